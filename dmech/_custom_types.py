@@ -4,6 +4,7 @@ from typing import TypeAlias
 
 import jax
 import numpy as np
+from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, PyTree
 
 Scalar: TypeAlias = Float[Array, ""]
@@ -17,6 +18,7 @@ Device: TypeAlias = jax.Device
 __all__ = [
     "Array",
     "ArrayLike",
+    "DTypeLike",
     "Device",
     "Float",
     "Int",

@@ -97,8 +97,9 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False) -> Path:
     fig, axes = plt.subplots(1, 4, figsize=(17, 4))
     extent = (0, 1, 0, 1)
     vmin, vmax = float(y.min()), float(y.max())
-    panels = [("exact field", y, None)] + [(k, v[0], v[2]) for k, v in results.items()]
-    for ax, (title, field, err) in zip(axes[:3], panels, strict=True):
+    panels: list[tuple[str, np.ndarray, float | None]] = [("exact field", y, None)]
+    panels += [(name, pred, err) for name, (pred, _, err) in results.items()]
+    for ax, (title, field, rel_err) in zip(axes[:3], panels, strict=True):
         im = ax.imshow(
             field.reshape(n, n).T,
             origin="lower",
@@ -107,7 +108,7 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False) -> Path:
             vmax=vmax,
             cmap="viridis",
         )
-        ax.set_title(title if err is None else f"{title}\nrel. L2 error {err:.1e}")
+        ax.set_title(title if rel_err is None else f"{title}\nrel. L2 error {rel_err:.1e}")
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(im, ax=axes[:3], shrink=0.8)

@@ -41,7 +41,7 @@ def info() -> dict:
         "versions": versions,
         "backend": jax.default_backend(),
         "devices": [f"{d.platform}:{d.id} ({d.device_kind})" for d in jax.devices()],
-        "x64_enabled": bool(jax.config.jax_enable_x64),
+        "x64_enabled": bool(jax.config.read("jax_enable_x64")),
         "platform": platform.platform(),
     }
 

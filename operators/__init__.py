@@ -1,4 +1,4 @@
-"""operators: neural operators (FNO, DeepONet, U-Net baselines) trained on data from dmech's solvers.
+"""operators: neural operators (FNO, DeepONet, U-Net baselines) trained on dmech solver data.
 
 Not built yet (see the README's feature table). This package may import ``dmech``; it never
 imports ``pinn`` or ``koopman``.

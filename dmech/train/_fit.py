@@ -211,7 +211,8 @@ def fit(
     params, rest = eqx.partition(model, trainable)
     if not jax.tree_util.tree_leaves(params):
         raise ValueError("trainable selects no leaves of model: nothing to train")
-    opt_state = optimizer.init(params)
+    with _optax_promotion():
+        opt_state = optimizer.init(params)
 
     mesh = Mesh(np.asarray(devices), ("data",))
     replicated = NamedSharding(mesh, P())
@@ -228,7 +229,7 @@ def fit(
         return jnp.asarray(loss), dict(aux)
 
     grad_fn = jax.value_and_grad(loss_with_aux, has_aux=True)
-    steps_per_epoch = None if batch_size is None else num_data // batch_size
+    steps_per_epoch = 0 if batch_size is None or num_data is None else num_data // batch_size
 
     def chunk(params, rest, opt_state, step0, data, data_key, loss_key, n):
         def epoch_perm(step):
@@ -247,7 +248,8 @@ def fit(
                 batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
             k = jax.random.fold_in(loss_key, step)
             (loss, aux), grads = grad_fn(params, rest, batch, k)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
+            with _optax_promotion():
+                updates, opt_state = optimizer.update(grads, opt_state, params)
             params = eqx.apply_updates(params, updates)
             return (params, opt_state, step + 1, perm), (loss, aux)
 
@@ -342,7 +344,7 @@ def fit(
             if callback is not None:
                 callback(step, model_now, {"loss": float(losses[-1])})
             if checkpoint is not None and (
-                step % checkpoint_every == 0 or step == steps or stop.stopped
+                step % (checkpoint_every or steps) == 0 or step == steps or stop.stopped
             ):
                 _save_checkpoint(
                     checkpoint, params, opt_state, step, best_params, log, stop, config, key_bytes
@@ -438,9 +440,9 @@ def _load_checkpoint(path, params, opt_state, log, stop, config, key_bytes, earl
 
     card = read_card(path)
     if card.kind != "checkpoint" or card.generator != _GENERATOR:
-        raise DataFileError(f"{path}: not a dmech.train checkpoint (kind={card.kind!r})")
+        raise DataFileError(path, f"not a dmech.train checkpoint (kind={card.kind!r})")
     if card.extra.get("key") != key_bytes:
-        raise DataFileError(f"{path}: checkpoint was written with a different key")
+        raise DataFileError(path, "checkpoint was written with a different key")
     has_best = bool(card.extra.get("has_best_params"))
     like = {
         "params": params,
@@ -531,6 +533,12 @@ def _choose_devices(devices, batch_size, data) -> list[jax.Device]:
         return available[:1]
     count = max(c for c in range(1, len(available) + 1) if batch_size % c == 0)
     return available[:count]
+
+
+def _optax_promotion():
+    """optax mixes int32 step counts with Python floats, which strict dtype promotion (a
+    debugging setting users and our tests enable) rejects; scope standard promotion to it."""
+    return jax.numpy_dtype_promotion("standard")
 
 
 def _put(tree, target):

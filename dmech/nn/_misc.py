@@ -1,0 +1,67 @@
+"""Argument checks shared by the network blocks (run eagerly, before anything is traced)."""
+
+import numbers
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._custom_types import DTypeLike
+
+
+def check_size(value: object, argname: str, *, allow_zero: bool = False) -> int:
+    """Return `value` as a positive (or, with `allow_zero`, non-negative) Python int."""
+    expected = "a non-negative int" if allow_zero else "a positive int"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{argname}` must be {expected}; got {type(value).__name__}.")
+    size = int(value)
+    if size < 0 or (size == 0 and not allow_zero):
+        raise ValueError(f"`{argname}` must be {expected}; got {size}.")
+    return size
+
+
+def check_size_or_scalar(value: object, argname: str) -> int | Literal["scalar"]:
+    """Return `value` as a positive Python int, or the string "scalar"."""
+    if isinstance(value, str):
+        if value == "scalar":
+            return "scalar"
+        raise ValueError(f'`{argname}` must be a positive int or "scalar"; got {value!r}.')
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f'`{argname}` must be a positive int or "scalar"; got {type(value).__name__}.'
+        )
+    return check_size(value, argname)
+
+
+def check_positive_float(value: object, argname: str) -> float:
+    """Return `value` as a Python float, requiring it to be finite and positive."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{argname}` must be a positive float; got {type(value).__name__}.")
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"`{argname}` must be finite and positive; got {value}.")
+    return value
+
+
+def floating_dtype(dtype: DTypeLike | None, argname: str = "dtype") -> np.dtype:
+    """Resolve `dtype` (None: JAX's default float dtype), requiring a real floating dtype."""
+    if dtype is None:
+        return np.dtype(jax.dtypes.canonicalize_dtype(float))
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"`{argname}` must be a floating dtype; got {dtype!r}.") from None
+    if not jnp.issubdtype(resolved, jnp.floating):
+        raise TypeError(f"`{argname}` must be a real floating dtype; got {resolved}.")
+    if np.dtype(jax.dtypes.canonicalize_dtype(resolved)) != resolved:
+        raise ValueError(
+            f"`{argname}` {resolved} needs 64-bit mode, which is off: enable it "
+            "(jax.config.update('jax_enable_x64', True) or jax.enable_x64(True)) or pass "
+            "a 32-bit dtype."
+        )
+    return resolved
+
+
+def size_as_int(size: int | Literal["scalar"]) -> int:
+    return 1 if size == "scalar" else size
