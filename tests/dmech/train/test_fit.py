@@ -189,16 +189,18 @@ def test_data_parallel_matches_single_device(x64):
 
 def test_default_devices_divide_the_batch():
     data = _regression()
-    result = fit(
-        _model(),
-        _mse,
-        optax.adam(1e-3),
-        data,
-        key=jax.random.key(0),
-        steps=10,
-        batch_size=len(jax.devices()) * 8 + 1,
-    )  # odd: only one device divides it
-    assert result.num_devices == 1
+    count = len(jax.devices())
+    for batch_size, expected in ((8 * count, count), (37, 1)):  # 37 is prime
+        result = fit(
+            _model(),
+            _mse,
+            optax.adam(1e-3),
+            data,
+            key=jax.random.key(0),
+            steps=10,
+            batch_size=batch_size,
+        )
+        assert result.num_devices == expected, batch_size
 
 
 def test_full_batch_with_keyed_loss_and_aux():
