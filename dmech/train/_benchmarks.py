@@ -94,7 +94,7 @@ def _torch_peer(model0, x_train, y_train, x_test, y_test, perms, steps, batch_si
     except ImportError:
         return None, "torch is not installed (pip install 'dmech[peers]')"
 
-    weights = [(np.asarray(layer.weight), np.asarray(layer.bias)) for layer in model0.layers]
+    weights = [(np.array(layer.weight), np.array(layer.bias)) for layer in model0.layers]
     per_epoch = x_train.shape[0] // batch_size
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
 
@@ -143,9 +143,9 @@ train_mlp = Benchmark(
     params={
         "width": 64,
         "depth": 3,
-        "steps": 5000,
+        "steps": 10000,
         "batch_size": 128,
-        "learning_rate": 1e-3,
+        "learning_rate": 3e-3,
         "num_train": 4096,
         "seed": 0,
         "steps_per_call": 200,
