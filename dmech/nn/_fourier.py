@@ -12,6 +12,7 @@ import numpy as np
 
 from .._custom_types import Array, ArrayLike, DTypeLike, Float, Key, ScalarLike
 from ._misc import (
+    check_input,
     check_positive_float,
     check_size,
     check_size_or_scalar,
@@ -127,13 +128,7 @@ class FourierFeatures(eqx.Module):
             ValueError: if `x` has the wrong shape (at trace time).
         """
         del key
-        x = jnp.asarray(x)
-        expected = () if self.in_size == "scalar" else (self.in_size,)
-        if x.shape != expected:
-            raise ValueError(
-                f"`x` must have shape {expected} (in_size={self.in_size!r}); got {x.shape}. "
-                "Use jax.vmap for batches."
-            )
+        x = check_input(x, self.in_size)
         frequencies = self.frequencies
         if not self.trainable:
             frequencies = jax.lax.stop_gradient(frequencies)

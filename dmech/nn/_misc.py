@@ -65,3 +65,15 @@ def floating_dtype(dtype: DTypeLike | None, argname: str = "dtype") -> np.dtype:
 
 def size_as_int(size: int | Literal["scalar"]) -> int:
     return 1 if size == "scalar" else size
+
+
+def check_input(x: object, in_size: int | Literal["scalar"]) -> jax.Array:
+    """``x`` as an array of the shape a layer with ``in_size`` takes (trace-time check)."""
+    x = jnp.asarray(x)
+    expected = () if in_size == "scalar" else (in_size,)
+    if x.shape != expected:
+        raise ValueError(
+            f"`x` must have shape {expected} (in_size={in_size!r}); got {x.shape}. "
+            "Use jax.vmap for batches."
+        )
+    return x

@@ -5,12 +5,12 @@ from collections.abc import Callable
 from typing import Literal
 
 import equinox as eqx
-import jax.numpy as jnp
 
 from .._custom_types import Array, ArrayLike, DTypeLike, Float, Key
 from ._activation import _identity, _resolve_activation
 from ._init import INITIALISATIONS, init_dense_layers
 from ._misc import (
+    check_input,
     check_positive_float,
     check_size,
     check_size_or_scalar,
@@ -198,13 +198,7 @@ class MLP(eqx.Module):
             ValueError: if `x` has the wrong shape (at trace time).
         """
         del key
-        x = jnp.asarray(x)
-        expected = () if self.in_size == "scalar" else (self.in_size,)
-        if x.shape != expected:
-            raise ValueError(
-                f"`x` must have shape {expected} (in_size={self.in_size!r}); got {x.shape}. "
-                "Use jax.vmap for batches."
-            )
+        x = check_input(x, self.in_size)
         for layer in self.layers[:-1]:
             x = self.activation(layer(x))
         return self.final_activation(self.layers[-1](x))
