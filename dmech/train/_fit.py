@@ -147,6 +147,8 @@ def fit(
     With several devices the batch is sharded over them along its leading axis
     (``jax.sharding``) and the model and optimiser state are replicated: plain data
     parallelism, equal to the single-device result up to the order of floating-point sums.
+    The data are placed once on every device and batches are gathered inside the jitted step,
+    which suits datasets that fit in device memory.
 
     Args:
         model: an equinox Module (or any pytree) to train.
