@@ -1,0 +1,97 @@
+"""Differentiable finite elements.
+
+Reference elements and Gauss quadrature; function spaces on a :class:`dmech.geometry.Mesh`;
+vectorised assembly into sparse matrices with a static pattern; Dirichlet conditions by
+lifting; sparse direct (SuperLU) and jit-able PCG solves differentiated by the adjoint
+method; scalar diffusion and linear elasticity (isotropic or any Voigt stiffness field).
+"""
+
+from ._elements import AbstractElement as AbstractElement
+from ._elements import Hex8 as Hex8
+from ._elements import Hex20 as Hex20
+from ._elements import Line2 as Line2
+from ._elements import Line3 as Line3
+from ._elements import Quad4 as Quad4
+from ._elements import Quad8 as Quad8
+from ._elements import Quad9 as Quad9
+from ._elements import Tet4 as Tet4
+from ._elements import Tet10 as Tet10
+from ._elements import Tri3 as Tri3
+from ._elements import Tri6 as Tri6
+from ._elements import element as element
+from ._elements import tabulate as tabulate
+from ._linear import DirichletBC as DirichletBC
+from ._linear import LinearElasticResult as LinearElasticResult
+from ._linear import apply_dirichlet as apply_dirichlet
+from ._linear import diffusion_matrix as diffusion_matrix
+from ._linear import elasticity_matrix as elasticity_matrix
+from ._linear import isotropic_elasticity as isotropic_elasticity
+from ._linear import mass_matrix as mass_matrix
+from ._linear import solve_linear_elasticity as solve_linear_elasticity
+from ._linear import source_vector as source_vector
+from ._linear import traction_vector as traction_vector
+from ._quadrature import REFERENCE_MEASURE as REFERENCE_MEASURE
+from ._quadrature import gauss_jacobi as gauss_jacobi
+from ._quadrature import gauss_legendre as gauss_legendre
+from ._quadrature import hexahedron_rule as hexahedron_rule
+from ._quadrature import line_rule as line_rule
+from ._quadrature import quadrature as quadrature
+from ._quadrature import quadrilateral_rule as quadrilateral_rule
+from ._quadrature import reference_shape as reference_shape
+from ._quadrature import tetrahedron_rule as tetrahedron_rule
+from ._quadrature import triangle_rule as triangle_rule
+from ._solve import PCG as PCG
+from ._solve import AbstractLinearSolver as AbstractLinearSolver
+from ._solve import SparseLU as SparseLU
+from ._solve import linear_solve as linear_solve
+from ._space import FunctionSpace as FunctionSpace
+from ._sparse import SparseMatrix as SparseMatrix
+from ._sparse import SparsityPattern as SparsityPattern
+from ._sparse import assemble_matrix as assemble_matrix
+from ._sparse import assemble_vector as assemble_vector
+
+__all__ = [
+    "PCG",
+    "REFERENCE_MEASURE",
+    "AbstractElement",
+    "AbstractLinearSolver",
+    "DirichletBC",
+    "FunctionSpace",
+    "Hex8",
+    "Hex20",
+    "Line2",
+    "Line3",
+    "LinearElasticResult",
+    "Quad4",
+    "Quad8",
+    "Quad9",
+    "SparseLU",
+    "SparseMatrix",
+    "SparsityPattern",
+    "Tet4",
+    "Tet10",
+    "Tri3",
+    "Tri6",
+    "apply_dirichlet",
+    "assemble_matrix",
+    "assemble_vector",
+    "diffusion_matrix",
+    "elasticity_matrix",
+    "element",
+    "gauss_jacobi",
+    "gauss_legendre",
+    "hexahedron_rule",
+    "isotropic_elasticity",
+    "line_rule",
+    "linear_solve",
+    "mass_matrix",
+    "quadrature",
+    "quadrilateral_rule",
+    "reference_shape",
+    "solve_linear_elasticity",
+    "source_vector",
+    "tabulate",
+    "tetrahedron_rule",
+    "traction_vector",
+    "triangle_rule",
+]

@@ -1,0 +1,321 @@
+"""Structured mesh generators and degree elevation (linear -> quadratic cells)."""
+
+import itertools
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._custom_types import NumpyArray
+from ._cell_types import _QUADRATIC, cell_type
+from ._mesh import Mesh
+
+__all__ = ["box_mesh", "interval_mesh", "rectangle_mesh", "to_quadratic"]
+
+
+def _check_count(value: object, argname: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"`{argname}` must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def _check_bounds(lower: object, upper: object, dim: int) -> tuple[NumpyArray, NumpyArray]:
+    lo = np.asarray(lower, dtype=np.float64).reshape(-1)
+    hi = np.asarray(upper, dtype=np.float64).reshape(-1)
+    for name, v in (("lower", lo), ("upper", hi)):
+        if v.shape != (dim,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"`{name}` must be {dim} finite number(s); got {v.tolist()}.")
+    if np.any(hi <= lo):
+        raise ValueError(f"`upper` must exceed `lower` in every axis; got {lo} and {hi}.")
+    return lo, hi
+
+
+def _grid_points(counts: Sequence[int], lo: NumpyArray, hi: NumpyArray) -> NumpyArray:
+    """Nodes of a structured grid, x fastest: node (i, j, k) = i + (nx+1)(j + (ny+1) k)."""
+    axes = [np.linspace(lo[d], hi[d], n + 1) for d, n in enumerate(counts)]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return np.stack([m.transpose().reshape(-1) for m in mesh], axis=1)
+
+
+def _supported(name: object, allowed: Sequence[str], argname: str = "cell_type") -> str:
+    if name not in allowed:
+        raise ValueError(
+            f"`{argname}` must be one of {', '.join(map(repr, allowed))}; got {name!r}."
+        )
+    return str(name)
+
+
+def interval_mesh(
+    n: int, lower: float = 0.0, upper: float = 1.0, *, cell_type: str = "line2"
+) -> Mesh:
+    """A uniform mesh of the interval [lower, upper] with `n` cells.
+
+    Corner nodes are numbered left to right (node `i` at `lower + i h`); for `"line3"` the
+    midpoints follow, numbered left to right (node `n + 1 + i` in cell `i`).
+
+    Args:
+        n: number of cells.
+        lower: left end.
+        upper: right end, `> lower`.
+        cell_type: `"line2"` or `"line3"`.
+
+    Returns:
+        A `Mesh` with `points` of shape `(n + 1, 1)` or `(2 n + 1, 1)`.
+
+    Raises:
+        ValueError: for a non-positive `n`, `upper <= lower` or an unsupported `cell_type`.
+
+    Example:
+        >>> from dmech.geometry import interval_mesh
+        >>> interval_mesh(4, cell_type="line3").num_nodes
+        9
+    """
+    name = _supported(cell_type, ("line2", "line3"))
+    n = _check_count(n, "n")
+    lo, hi = _check_bounds(lower, upper, 1)
+    points = _grid_points([n], lo, hi)
+    cells = np.stack([np.arange(n), np.arange(1, n + 1)], axis=1)
+    mesh = Mesh(points, cells, "line2")
+    return mesh if name == "line2" else to_quadratic(mesh, name)
+
+
+def rectangle_mesh(
+    nx: int,
+    ny: int,
+    *,
+    cell_type: str = "quad4",
+    lower: Sequence[float] = (0.0, 0.0),
+    upper: Sequence[float] = (1.0, 1.0),
+    diagonal: str = "right",
+) -> Mesh:
+    """A structured mesh of the rectangle [lower, upper] with `nx` x `ny` squares.
+
+    Grid node `(i, j)` (`0 <= i <= nx`, `0 <= j <= ny`) is node `i + (nx + 1) j` at
+    `lower + (i hx, j hy)`; cells run x fastest. Square `(i, j)` has corners
+    `a = (i, j)`, `b = (i+1, j)`, `c = (i+1, j+1)`, `d = (i, j+1)`.
+
+    - `"quad4"`/`"quad8"`/`"quad9"`: one cell `(a, b, c, d)` per square.
+    - `"tri3"`/`"tri6"` with `diagonal="right"`: two triangles `(a, b, c)`, `(a, c, d)`
+      split along the diagonal from lower left to upper right; `"left"`: `(a, b, d)`,
+      `(b, c, d)` split from lower right to upper left; `"crossed"`: a node at the square's
+      centre (numbered after all grid nodes) and four triangles `(a, b, m)`, `(b, c, m)`,
+      `(c, d, m)`, `(d, a, m)`.
+
+    Quadratic types get their extra nodes from `to_quadratic`, after the linear nodes, and
+    shared between neighbouring cells.
+
+    Args:
+        nx: squares along x.
+        ny: squares along y.
+        cell_type: `"tri3"`, `"tri6"`, `"quad4"`, `"quad8"` or `"quad9"`.
+        lower: lower-left corner `(x, y)`.
+        upper: upper-right corner `(x, y)`.
+        diagonal: `"right"`, `"left"` or `"crossed"` (triangles only).
+
+    Returns:
+        A positively oriented `Mesh` with every node used.
+
+    Raises:
+        ValueError: for non-positive counts, an empty box, or an unsupported
+            `cell_type`/`diagonal`.
+
+    Example:
+        >>> from dmech.geometry import rectangle_mesh
+        >>> mesh = rectangle_mesh(2, 3, cell_type="tri6")
+        >>> mesh.num_nodes, mesh.num_cells
+        (35, 12)
+    """
+    name = _supported(cell_type, ("tri3", "tri6", "quad4", "quad8", "quad9"))
+    _supported(diagonal, ("right", "left", "crossed"), "diagonal")
+    nx = _check_count(nx, "nx")
+    ny = _check_count(ny, "ny")
+    lo, hi = _check_bounds(lower, upper, 2)
+    points = _grid_points([nx, ny], lo, hi)
+    i, j = (
+        g.transpose().reshape(-1) for g in np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    )
+    a = i + (nx + 1) * j
+    b = a + 1
+    c = b + (nx + 1)
+    d = a + (nx + 1)
+    if name.startswith("quad"):
+        cells = np.stack([a, b, c, d], axis=1)
+        linear = "quad4"
+    else:
+        linear = "tri3"
+        if diagonal == "right":
+            tris = [(a, b, c), (a, c, d)]
+        elif diagonal == "left":
+            tris = [(a, b, d), (b, c, d)]
+        else:
+            m = len(points) + np.arange(nx * ny)
+            centres = 0.5 * (points[a] + points[c])
+            points = np.concatenate([points, centres], axis=0)
+            tris = [(a, b, m), (b, c, m), (c, d, m), (d, a, m)]
+        # Square s gives cells s*k .. s*k + k - 1.
+        cells = np.stack([np.stack(t, axis=1) for t in tris], axis=1).reshape(-1, 3)
+    mesh = Mesh(points, cells, linear)
+    return mesh if name == linear else to_quadratic(mesh, name)
+
+
+# Kuhn (Freudenthal) split of the unit cube into 6 tetrahedra around the main diagonal
+# from corner 0 to corner 6 (hex8 local numbering); one per permutation of the axes.
+def _kuhn_tets() -> NumpyArray:
+    bits: dict[tuple[int, ...], int] = {(0, 0, 0): 0, (1, 0, 0): 1, (1, 1, 0): 2, (0, 1, 0): 3}
+    bits.update({(x, y, 1): k + 4 for (x, y, _), k in list(bits.items())})
+    tets = []
+    for perm in itertools.permutations(range(3)):
+        v = [0, 0, 0]
+        path = [bits[tuple(v)]]
+        for axis in perm:
+            v[axis] = 1
+            path.append(bits[tuple(v)])
+        ref = np.array(cell_type("hex8").reference_points)[path]
+        if np.linalg.det(ref[1:] - ref[0]) < 0:
+            path[1], path[2] = path[2], path[1]
+        tets.append(path)
+    return np.array(tets)
+
+
+def box_mesh(
+    nx: int,
+    ny: int,
+    nz: int,
+    *,
+    cell_type: str = "hex8",
+    lower: Sequence[float] = (0.0, 0.0, 0.0),
+    upper: Sequence[float] = (1.0, 1.0, 1.0),
+) -> Mesh:
+    """A structured mesh of the box [lower, upper] with `nx` x `ny` x `nz` hexahedra.
+
+    Grid node `(i, j, k)` is node `i + (nx + 1)(j + (ny + 1) k)`; cells run x fastest,
+    then y, then z. Each grid cell is one hexahedron (`"hex8"`, `"hex20"`, `"hex27"`) or
+    six tetrahedra (`"tet4"`, `"tet10"`): the Kuhn split around the cell's main diagonal
+    from its lowest to its highest corner, which is conforming across neighbouring cells
+    (every square face is cut along the diagonal through its lowest corner). Quadratic
+    types get their extra nodes from `to_quadratic`, shared between neighbours.
+
+    Args:
+        nx: cells along x.
+        ny: cells along y.
+        nz: cells along z.
+        cell_type: `"hex8"`, `"hex20"`, `"hex27"`, `"tet4"` or `"tet10"`.
+        lower: lowest corner `(x, y, z)`.
+        upper: highest corner `(x, y, z)`.
+
+    Returns:
+        A positively oriented `Mesh` with every node used.
+
+    Raises:
+        ValueError: for non-positive counts, an empty box, or an unsupported `cell_type`.
+
+    Example:
+        >>> from dmech.geometry import box_mesh
+        >>> mesh = box_mesh(2, 2, 2, cell_type="tet4")
+        >>> mesh.num_nodes, mesh.num_cells
+        (27, 48)
+    """
+    name = _supported(cell_type, ("hex8", "hex20", "hex27", "tet4", "tet10"))
+    nx = _check_count(nx, "nx")
+    ny = _check_count(ny, "ny")
+    nz = _check_count(nz, "nz")
+    lo, hi = _check_bounds(lower, upper, 3)
+    points = _grid_points([nx, ny, nz], lo, hi)
+    grids = np.meshgrid(np.arange(nx), np.arange(ny), np.arange(nz), indexing="ij")
+    i, j, k = (g.transpose().reshape(-1) for g in grids)
+    sx, sy = 1, nx + 1
+    sz = (nx + 1) * (ny + 1)
+    base = i * sx + j * sy + k * sz
+    offsets = np.array([0, sx, sx + sy, sy, sz, sz + sx, sz + sx + sy, sz + sy])
+    hexes = base[:, None] + offsets[None, :]
+    if name.startswith("hex"):
+        mesh = Mesh(points, hexes, "hex8")
+        linear = "hex8"
+    else:
+        cells = hexes[:, _kuhn_tets()].reshape(-1, 4)
+        mesh = Mesh(points, cells, "tet4")
+        linear = "tet4"
+    return mesh if name == linear else to_quadratic(mesh, name)
+
+
+def _unique_rows(keys: NumpyArray) -> tuple[NumpyArray, NumpyArray]:
+    """Unique rows (sorted) and the inverse index of each input row."""
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def to_quadratic(mesh: Mesh, cell_type: str | None = None) -> Mesh:
+    """Elevate a linear mesh to quadratic cells, adding shared midside (and centre) nodes.
+
+    One node is added at the midpoint of each unique edge (shared by all cells around it),
+    then, for `"hex27"`, at the centroid of each unique face, then, for `"quad9"` and
+    `"hex27"`, at each cell's corner centroid. New nodes are numbered after the existing
+    ones in that order (edges sorted by their sorted node pair). The new points are
+    computed with JAX from `mesh.points`, so they are differentiable (and traceable).
+
+    | linear | quadratic (default first) |
+    |---|---|
+    | line2 | line3 |
+    | tri3 | tri6 |
+    | quad4 | quad9, quad8 |
+    | tet4 | tet10 |
+    | hex8 | hex27, hex20 |
+
+    Args:
+        mesh: a mesh of linear cells.
+        cell_type: the quadratic type, or `None` for the default in the table.
+
+    Returns:
+        The quadratic `Mesh` (geometry not re-validated: midpoints of a valid mesh keep
+        the same corner cells).
+
+    Raises:
+        ValueError: if `mesh` is not linear or `cell_type` does not fit its cell type.
+
+    Example:
+        >>> from dmech.geometry import rectangle_mesh, to_quadratic
+        >>> to_quadratic(rectangle_mesh(1, 1, cell_type="tri3")).cell_type
+        'tri6'
+    """
+    src = mesh.type
+    defaults = {
+        "line2": "line3",
+        "tri3": "tri6",
+        "quad4": "quad9",
+        "tet4": "tet10",
+        "hex8": "hex27",
+    }
+    if src.degree != 1:
+        raise ValueError(f"`mesh` must have linear cells; got {src.name!r}.")
+    name = defaults[src.name] if cell_type is None else cell_type
+    allowed = [q for q, spec in _QUADRATIC.items() if spec[1] == src.name]
+    _supported(name, allowed)
+    target = _QUADRATIC[name]
+    faces, centre = target[3], target[4]
+    cells = mesh.cells.astype(np.int64)
+    num_cells = cells.shape[0]
+    points = mesh.points
+    new_points = [points]
+    extra = []
+    offset = mesh.num_nodes
+    # Edge midpoints.
+    pairs = np.stack([cells[:, list(e)] for e in src.edges], axis=1)  # (c, e, 2)
+    uniq, inv = _unique_rows(np.sort(pairs, axis=2).reshape(-1, 2))
+    idx = jnp.asarray(uniq)
+    new_points.append(0.5 * (points[idx[:, 0]] + points[idx[:, 1]]))
+    extra.append(offset + inv.reshape(num_cells, len(src.edges)))
+    offset += len(uniq)
+    # Face centroids (hex27).
+    if faces:
+        quads = np.stack([cells[:, list(f)] for f in faces], axis=1)  # (c, f, 4)
+        uniq, inv = _unique_rows(np.sort(quads, axis=2).reshape(-1, 4))
+        new_points.append(jnp.mean(points[jnp.asarray(uniq)], axis=1))
+        extra.append(offset + inv.reshape(num_cells, len(faces)))
+        offset += len(uniq)
+    # Cell centroids (quad9, hex27).
+    if centre:
+        new_points.append(jnp.mean(points[jnp.asarray(cells)], axis=1))
+        extra.append(offset + np.arange(num_cells)[:, None])
+    new_cells = np.concatenate([cells, *extra], axis=1)
+    out = Mesh(jnp.concatenate(new_points, axis=0), new_cells, name, validate=False)
+    return out

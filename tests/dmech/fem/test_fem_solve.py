@@ -1,0 +1,131 @@
+"""Sparse assembly and the differentiable solves (SuperLU with a reused factorisation, PCG)."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dmech.fem import (
+    PCG,
+    SparseLU,
+    SparseMatrix,
+    SparsityPattern,
+    _solve,
+    assemble_matrix,
+    linear_solve,
+)
+from dmech.testing import check_grad, count_compiles
+
+
+def _random_elements(num_nodes=30, num_cells=40, nd=3, seed=0):
+    rng = np.random.default_rng(seed)
+    dofs = np.stack([rng.choice(num_nodes, nd, replace=False) for _ in range(num_cells)])
+    dofs[: num_nodes // nd] = np.arange(num_nodes // nd * nd).reshape(-1, nd)  # touch all
+    blocks = rng.normal(size=(num_cells, nd, nd))
+    ke = np.einsum("cij,ckj->cik", blocks, blocks) + 0.5 * np.eye(nd)  # SPD element matrices
+    return dofs, ke
+
+
+def _dense(dofs, ke, n):
+    k = np.zeros((n, n))
+    for d, m in zip(dofs, ke, strict=True):
+        k[np.ix_(d, d)] += m
+    return k
+
+
+def _spd(x64_dtype=jnp.float64, n=30):
+    dofs, ke = _random_elements(n)
+    pattern = SparsityPattern(dofs, n)
+    matrix = assemble_matrix(jnp.asarray(ke, x64_dtype), pattern)
+    # A shift keeps every dof (also those no element touches) well posed.
+    diag = np.flatnonzero(pattern.rows == pattern.indices)
+    return SparseMatrix(matrix.data.at[diag].add(1.0), pattern), _dense(dofs, ke, n) + np.eye(n)
+
+
+def test_assembly_equals_dense_summation(x64):
+    dofs, ke = _random_elements()
+    pattern = SparsityPattern(dofs, 30)
+    matrix = assemble_matrix(jnp.asarray(ke), pattern)
+    np.testing.assert_allclose(matrix.todense(), _dense(dofs, ke, 30), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(matrix.to_scipy().toarray(), _dense(dofs, ke, 30), atol=1e-14)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=30))
+    np.testing.assert_allclose(matrix @ x, _dense(dofs, ke, 30) @ np.asarray(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", [SparseLU(), SparseLU(symmetric=False), PCG(rtol=1e-12)])
+def test_solve_matches_dense(x64, solver):
+    matrix, dense = _spd()
+    b = jnp.asarray(np.random.default_rng(2).normal(size=30))
+    x = jax.jit(linear_solve, static_argnums=2)(matrix, b, solver)
+    np.testing.assert_allclose(x, np.linalg.solve(dense, np.asarray(b)), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", [SparseLU(), PCG(rtol=1e-12)])
+def test_adjoint_gradient_matches_finite_differences(x64, solver):
+    matrix, _ = _spd()
+    b = jnp.asarray(np.random.default_rng(3).normal(size=30))
+    weights = jnp.asarray(np.random.default_rng(4).normal(size=30))
+
+    def objective(data, rhs):
+        x = linear_solve(SparseMatrix(data, matrix.pattern), rhs, solver)
+        return jnp.dot(weights, x) + 0.5 * jnp.sum(x**2)
+
+    check_grad(objective, matrix.data, b, argnums=(0, 1), mode="reverse")
+
+
+def test_adjoint_reuses_the_factorisation(x64, monkeypatch):
+    matrix, _ = _spd()
+    b = jnp.ones(30)
+    calls = []
+    original = _solve._factorise
+    monkeypatch.setattr(_solve, "_factorise", lambda *a: calls.append(1) or original(*a))
+    jax.grad(lambda d: jnp.sum(linear_solve(SparseMatrix(d, matrix.pattern), b) ** 2))(matrix.data)
+    assert len(calls) == 1  # the forward factorisation serves the adjoint solve
+
+
+def test_vmap_over_right_hand_sides_and_values(x64):
+    matrix, dense = _spd()
+    bs = jnp.asarray(np.random.default_rng(5).normal(size=(3, 30)))
+    xs = jax.vmap(lambda b: linear_solve(matrix, b))(bs)
+    np.testing.assert_allclose(xs, np.linalg.solve(dense, np.asarray(bs).T).T, rtol=1e-9)
+    scaled = jax.vmap(lambda s: linear_solve(SparseMatrix(s * matrix.data, matrix.pattern), bs[0]))(
+        jnp.array([1.0, 2.0])
+    )
+    np.testing.assert_allclose(scaled[0], 2 * scaled[1], rtol=1e-10)
+
+
+def test_new_values_do_not_recompile(x64):
+    matrix, _ = _spd()
+    solve = eqx.filter_jit(linear_solve)
+    solve(matrix, jnp.ones(30))
+    data = 2.0 * matrix.data
+    rhs = jnp.arange(30.0)
+    with count_compiles() as counter:
+        solve(SparseMatrix(data, matrix.pattern), rhs).block_until_ready()
+    assert counter.count == 0
+
+
+def test_singular_matrix_is_reported(x64):
+    matrix, _ = _spd()
+    singular = SparseMatrix(jnp.zeros_like(matrix.data), matrix.pattern)
+    with pytest.raises(Exception, match="singular"):
+        jax.block_until_ready(linear_solve(singular, jnp.ones(30)))
+    x = linear_solve(singular, jnp.ones(30), throw=False)
+    assert not np.all(np.isfinite(np.asarray(x)))
+
+
+def test_pcg_non_convergence_is_reported(x64):
+    matrix, _ = _spd()
+    with pytest.raises(Exception, match="maximum number of solver steps"):
+        jax.block_until_ready(linear_solve(matrix, jnp.ones(30), PCG(rtol=1e-14, max_steps=2)))
+
+
+def test_bad_arguments():
+    matrix, _ = _spd(jnp.float32)
+    with pytest.raises(ValueError, match="rhs"):
+        linear_solve(matrix, jnp.ones(29))
+    with pytest.raises(ValueError, match="rtol"):
+        PCG(rtol=-1.0)
+    with pytest.raises(ValueError, match="max_steps"):
+        PCG(max_steps=0)
