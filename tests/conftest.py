@@ -16,13 +16,6 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 @pytest.fixture
 def x64():
-    """Run the test body with float64 enabled (solver verification); restored afterwards.
-
-    Set process-wide, not with the thread-local ``jax.enable_x64`` context: host callbacks
-    (the SuperLU solve) run on XLA's threads and must see the same setting."""
-    before = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
+    """Run the test body with float64 enabled (solver verification); restored afterwards."""
+    with jax.enable_x64(True):
         yield
-    finally:
-        jax.config.update("jax_enable_x64", before)

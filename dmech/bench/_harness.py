@@ -201,12 +201,6 @@ def run_benchmark(
         "speedup_vs_peer": None,
         "peer_rel_diff": None,
     }
-    if case.figures is not None:
-        for key, value in case.figures(output).items():
-            if key in report:
-                raise RuntimeError(f"benchmark {name!r} figure {key!r} shadows a report key")
-            report[key] = value
-
     if case.peer is not None and not peer:
         report["peer_missing"] = "peer disabled with --no-peer"
     elif case.peer is not None:
@@ -230,6 +224,11 @@ def run_benchmark(
                 )
             scale = max(np.linalg.norm(theirs), np.finfo(np.float64).tiny)
             report["peer_rel_diff"] = float(np.linalg.norm(ours - theirs) / scale)
+    if case.figures is not None:  # after the peer, so figures may use its timings too
+        for key, value in case.figures(output).items():
+            if key in report:
+                raise RuntimeError(f"benchmark {name!r} figure {key!r} shadows a report key")
+            report[key] = value
     report["peak_memory_mb"] = _peak_memory_mb()
     return report
 

@@ -29,9 +29,7 @@ class SparseLU(AbstractLinearSolver):
     The factorisation is computed once per forward solve and kept for the adjoint solve
     (``Aᵀ λ = ḡ``) of the same matrix, so a gradient costs one extra pair of triangular
     solves, not a second factorisation. Runs through ``jax.pure_callback``: works under
-    ``jit``, ``grad`` and ``vmap`` (sequentially) but on the CPU. For float64 solves enable
-    x64 process-wide (``jax.config.update("jax_enable_x64", True)``): the callback runs on
-    XLA's threads, which do not see the thread-local ``jax.enable_x64`` context.
+    ``jit``, ``grad`` and ``vmap`` (sequentially) but on the CPU.
 
     Attributes:
         symmetric: the matrix is structurally symmetric with a dominant diagonal (FE
@@ -128,45 +126,73 @@ def _factorise(pattern: SparsityPattern, symmetric: bool, data: np.ndarray):
     return spla.splu(matrix, permc_spec="COLAMD")
 
 
-def _host_solve(pattern, symmetric, data, rhs):
-    data, rhs = np.asarray(data), np.asarray(rhs)
+# Arrays cross the callback boundary as raw bytes (uint8), bitcast on both sides: the callback
+# runs on XLA's threads, where the caller's thread-local `jax.enable_x64` context does not apply
+# and float64 arrays would otherwise be narrowed to float32 (inputs) or rejected (outputs).
+
+
+def _to_bytes(x):
+    """Traced side: an array as uint8 of shape ``(*x.shape, itemsize)``."""
+    return jax.lax.bitcast_convert_type(x, jnp.uint8)
+
+
+def _from_bytes(raw, dtype):
+    """Traced side: undo :func:`_to_bytes`."""
+    return jax.lax.bitcast_convert_type(raw, dtype)
+
+
+def _host_array(raw, dtype) -> np.ndarray:
+    """Host side: the array behind raw bytes."""
+    raw = np.ascontiguousarray(np.asarray(raw))
+    return raw.view(np.dtype(dtype)).reshape(raw.shape[:-1])
+
+
+def _as_bytes(x: np.ndarray) -> np.ndarray:
+    """Host side: an array as raw bytes."""
+    return np.ascontiguousarray(x).view(np.uint8).reshape(*x.shape, x.dtype.itemsize)
+
+
+def _bytes_struct(like) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct((*like.shape, jnp.dtype(like.dtype).itemsize), jnp.uint8)
+
+
+def _host_solve(pattern, symmetric, dtype, data, rhs):
+    data, rhs = _host_array(data, dtype), _host_array(rhs, dtype)
     try:
         lu = _factorise(pattern, symmetric, data)
-        x = lu.solve(rhs)
+        x = lu.solve(rhs).astype(rhs.dtype)
     except RuntimeError:  # "Factor is exactly singular"
-        return np.full_like(rhs, np.nan), np.int32(0)
+        return _as_bytes(np.full_like(rhs, np.nan)), np.int32(0)
     with _LOCK:
         fid = next(_FACTOR_IDS) % (2**31 - 1)
         _FACTORS[fid] = lu
         while len(_FACTORS) > _FACTORS_KEPT:
             _FACTORS.popitem(last=False)
-    return x.astype(rhs.dtype), np.int32(fid)
+    return _as_bytes(x), np.int32(fid)
 
 
-def _host_adjoint(pattern, symmetric, fid, data, g):
-    g = np.asarray(g)
+def _host_adjoint(pattern, symmetric, dtype, fid, data, g):
+    g = _host_array(g, dtype)
     with _LOCK:
         lu = _FACTORS.get(int(fid))
     if lu is None:  # evicted (or solved in another process): factorise again
         try:
-            lu = _factorise(pattern, symmetric, np.asarray(data))
+            lu = _factorise(pattern, symmetric, _host_array(data, dtype))
         except RuntimeError:
-            return np.full_like(g, np.nan)
-    return lu.solve(g, trans="T").astype(g.dtype)
+            return _as_bytes(np.full_like(g, np.nan))
+    return _as_bytes(lu.solve(g, trans="T").astype(g.dtype))
 
 
 def _callback_solve(pattern, symmetric, data, rhs):
-    shapes = (
-        jax.ShapeDtypeStruct(rhs.shape, rhs.dtype),
-        jax.ShapeDtypeStruct((), jnp.int32),
-    )
-    return jax.pure_callback(
-        functools.partial(_host_solve, pattern, symmetric),
+    shapes = (_bytes_struct(rhs), jax.ShapeDtypeStruct((), jnp.int32))
+    raw, fid = jax.pure_callback(
+        functools.partial(_host_solve, pattern, symmetric, jnp.dtype(rhs.dtype).name),
         shapes,
-        data,
-        rhs,
+        _to_bytes(data),
+        _to_bytes(rhs),
         vmap_method="sequential",
     )
+    return _from_bytes(raw, rhs.dtype), fid
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
@@ -182,14 +208,15 @@ def _lu_solve_fwd(pattern, symmetric, data, rhs):
 
 def _lu_solve_bwd(pattern, symmetric, residuals, g):
     data, x, fid = residuals
-    lam = jax.pure_callback(
-        functools.partial(_host_adjoint, pattern, symmetric),
-        jax.ShapeDtypeStruct(g.shape, g.dtype),
+    raw = jax.pure_callback(
+        functools.partial(_host_adjoint, pattern, symmetric, jnp.dtype(g.dtype).name),
+        _bytes_struct(g),
         fid,
-        data,
-        g,
+        _to_bytes(data),
+        _to_bytes(g),
         vmap_method="sequential",
     )
+    lam = _from_bytes(raw, g.dtype)
     rows = jnp.asarray(pattern.rows)
     cols = jnp.asarray(pattern.indices)
     return -lam[rows] * x[cols], lam
