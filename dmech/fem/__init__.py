@@ -42,6 +42,7 @@ from ._quadrature import tetrahedron_rule as tetrahedron_rule
 from ._quadrature import triangle_rule as triangle_rule
 from ._solve import PCG as PCG
 from ._solve import AbstractLinearSolver as AbstractLinearSolver
+from ._solve import Pardiso as Pardiso
 from ._solve import SparseLU as SparseLU
 from ._solve import linear_solve as linear_solve
 from ._space import FunctionSpace as FunctionSpace
@@ -62,6 +63,7 @@ __all__ = [
     "Line2",
     "Line3",
     "LinearElasticResult",
+    "Pardiso",
     "Quad4",
     "Quad8",
     "Quad9",

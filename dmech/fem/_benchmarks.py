@@ -22,7 +22,7 @@ from ._linear import (
     isotropic_elasticity,
     traction_vector,
 )
-from ._solve import SparseLU, linear_solve
+from ._solve import PCG, AbstractLinearSolver, Pardiso, SparseLU, linear_solve
 from ._space import FunctionSpace
 
 _E, _NU = 1.0, 0.3
@@ -37,14 +37,27 @@ def _mesh(dim: int, dofs: int, cell_type: str):
     return box_mesh(2 * n, n, n, cell_type=cell_type, upper=(2.0, 1.0, 1.0))
 
 
-def _setup(dim: int, dofs: int, cell_type: str, dtype: str) -> Case:
+def _solver(name: str) -> AbstractLinearSolver:
+    if name == "auto":
+        try:
+            import pypardiso  # noqa: F401
+        except ImportError:
+            return SparseLU()
+        return Pardiso()
+    solvers = {"pardiso": Pardiso(), "superlu": SparseLU(), "pcg": PCG(rtol=1e-10)}
+    if name not in solvers:
+        raise ValueError(f"solver must be one of auto, {', '.join(solvers)}; got {name!r}")
+    return solvers[name]
+
+
+def _setup(dim: int, dofs: int, cell_type: str, dtype: str, solver: str) -> Case:
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     with jax.enable_x64(dtype == "float64"):
-        return _setup_x(dim, dofs, cell_type, dtype)
+        return _setup_x(dim, dofs, cell_type, dtype, _solver(solver))
 
 
-def _setup_x(dim, dofs, cell_type, dtype):
+def _setup_x(dim, dofs, cell_type, dtype, solver):
     mesh = _mesh(dim, dofs, cell_type)
     if dtype == "float64":
         mesh = mesh.with_points(jnp.asarray(mesh.points, jnp.float64))
@@ -64,13 +77,13 @@ def _setup_x(dim, dofs, cell_type, dtype):
 
     @eqx.filter_jit
     def solve(k, f):
-        return linear_solve(k, f, SparseLU())
+        return linear_solve(k, f, solver)
 
     @eqx.filter_jit
     def compliance_gradient(space, moduli, traction, bc):
         def compliance(moduli):
             k, f = assemble(space, moduli, traction, bc)
-            return jnp.dot(f, linear_solve(k, f, SparseLU()))
+            return jnp.dot(f, linear_solve(k, f, solver))
 
         return jax.value_and_grad(compliance)(moduli)
 
@@ -105,6 +118,7 @@ def _setup_x(dim, dofs, cell_type, dtype):
         med = {k: statistics.median(v) for k, v in timings.items() if v}
         out = {
             "dofs": space.num_dofs,
+            "solver": type(solver).__name__,
             "cells": mesh.num_cells,
             "nnz": space.pattern.nnz,
             "assembly_seconds": med["assembly"],
@@ -181,15 +195,15 @@ def _skfem_peer(mesh, dim, clamp, end, traction, timings):
 
 
 def _benchmark(name: str, dim: int, dofs: int, cell_type: str) -> Benchmark:
-    def setup(dofs: int, cell_type: str, dtype: str) -> Case:
-        return _setup(dim, dofs, cell_type, dtype)
+    def setup(dofs: int, cell_type: str, dtype: str, solver: str) -> Case:
+        return _setup(dim, dofs, cell_type, dtype, solver)
 
     return Benchmark(
         name=name,
         description=f"{dim}D linear elasticity of a clamped 2:1 block under an end traction "
-        f"({cell_type}): assembly, SuperLU solve and adjoint-gradient seconds, against "
+        f"({cell_type}): assembly, direct solve and adjoint-gradient seconds, against "
         "scikit-fem on the same mesh",
-        params={"dofs": dofs, "cell_type": cell_type, "dtype": "float64"},
+        params={"dofs": dofs, "cell_type": cell_type, "dtype": "float64", "solver": "auto"},
         setup=setup,
     )
 

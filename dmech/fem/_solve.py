@@ -40,6 +40,27 @@ class SparseLU(AbstractLinearSolver):
     symmetric: bool = eqx.field(static=True, default=True)
 
 
+class Pardiso(AbstractLinearSolver):
+    """Sparse direct solve on the host with Intel MKL PARDISO (``pip install pypardiso``).
+
+    Faster than SuperLU on FE matrices (nested-dissection ordering, multithreaded), in 3D
+    above all. The factorisation is kept for the adjoint solve (transposed on the same
+    factors). Solves in float64 (float32 inputs are promoted and the result cast back).
+
+    Attributes:
+        positive_definite: the matrix is symmetric positive definite (stiffness matrices with
+            enough supports): Cholesky, about 1.3x faster than LU. The solve then uses the
+            symmetric part ``(A + Aᵀ)/2`` (and so does its gradient); a matrix that is not
+            positive definite reports a failed solve.
+    """
+
+    positive_definite: bool = eqx.field(static=True, default=True)
+
+    @property
+    def solves_symmetric_part(self) -> bool:
+        return self.positive_definite
+
+
 class PCG(AbstractLinearSolver):
     """Jacobi-preconditioned conjugate gradients, jit-compiled (for GPUs and large 3D).
 
@@ -81,7 +102,7 @@ def linear_solve(
     Args:
         matrix: the sparse matrix ``A`` (values are differentiable).
         rhs: the right-hand side ``b``, shape ``(n,)``.
-        solver: :class:`SparseLU` (default) or :class:`PCG`.
+        solver: :class:`SparseLU` (default), :class:`Pardiso` or :class:`PCG`.
         throw: raise when the solve fails (singular matrix, CG not converged) instead of
             returning NaN; the error is raised at run time from inside ``jit``.
 
@@ -92,38 +113,114 @@ def linear_solve(
     if rhs.shape != (n,):
         raise ValueError(f"rhs must have shape ({n},), got {rhs.shape}")
     rhs = rhs.astype(matrix.data.dtype)
-    if isinstance(solver, SparseLU):
-        x = _lu_solve(matrix.pattern, solver.symmetric, matrix.data, rhs)
+    if isinstance(solver, SparseLU | Pardiso):
+        if isinstance(solver, Pardiso):
+            _import_pypardiso()  # a clear error before compiling
+        x = _direct_solve(matrix.pattern, solver, matrix.data, rhs)
         if throw:
             x = eqx.error_if(
-                x, ~jnp.all(jnp.isfinite(x)), "linear_solve: the matrix is singular (SparseLU)"
+                x,
+                ~jnp.all(jnp.isfinite(x)),
+                f"linear_solve: the matrix is singular ({type(solver).__name__})",
             )
         return x
     if isinstance(solver, PCG):
         return _pcg_solve(matrix, rhs, solver, throw)
-    raise TypeError(f"solver must be SparseLU or PCG, got {type(solver).__name__}")
+    raise TypeError(f"solver must be SparseLU, Pardiso or PCG, got {type(solver).__name__}")
 
 
-# --- SuperLU on the host, with the factorisation kept for the adjoint --------------------------
+# --- direct solves on the host, with the factorisation kept for the adjoint --------------------
 
-_FACTORS: collections.OrderedDict[int, spla.SuperLU] = collections.OrderedDict()
-_FACTORS_KEPT = 4
+_FACTORS: collections.OrderedDict[int, _Factor] = collections.OrderedDict()
+_FACTORS_KEPT = 2
 _FACTOR_IDS = itertools.count(1)
 _LOCK = threading.Lock()
 
 
-def _factorise(pattern: SparsityPattern, symmetric: bool, data: np.ndarray):
-    matrix = sp.csc_matrix(
-        sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=pattern.shape)
-    )
-    if symmetric:
-        return spla.splu(
-            matrix,
-            permc_spec="MMD_AT_PLUS_A",
-            diag_pivot_thresh=0.0,
-            options={"SymmetricMode": True},
-        )
-    return spla.splu(matrix, permc_spec="COLAMD")
+class _Factor:
+    """A factorised matrix that solves ``A x = b`` and ``Aᵀ x = b``."""
+
+    def __init__(self, pattern: SparsityPattern, solver: AbstractLinearSolver, data: np.ndarray):
+        csr = sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=pattern.shape)
+        self.dtype = data.dtype
+        if isinstance(solver, Pardiso):
+            pypardiso = _import_pypardiso()
+            if solver.positive_definite:  # real SPD: PARDISO reads the upper triangle
+                sym = (csr + csr.T) * 0.5  # of the symmetric part, as documented
+                self.csr = sp.triu(sym, format="csr").astype(np.float64)
+                self.csc_transpose = self.csr  # A = Aᵀ
+                self.pardiso = pypardiso.PyPardisoSolver(mtype=2)
+            else:
+                self.csr = sp.csr_matrix(csr, dtype=np.float64)
+                # The same arrays read as CSC are Aᵀ: PARDISO solves transposed on the
+                # factors of A (it recognises the arrays and skips the factorisation).
+                self.csc_transpose = sp.csc_matrix(
+                    (self.csr.data, self.csr.indices, self.csr.indptr), shape=pattern.shape
+                )
+                self.pardiso = pypardiso.PyPardisoSolver(mtype=11)
+            self.csr.sort_indices()
+            self.pardiso.set_statistical_info_off()
+            self.pardiso.factorize(self.csr)
+            self.lu = None
+        elif isinstance(solver, SparseLU):
+            csc = sp.csc_matrix(csr)
+            if solver.symmetric:
+                self.lu = spla.splu(
+                    csc,
+                    permc_spec="MMD_AT_PLUS_A",
+                    diag_pivot_thresh=0.0,
+                    options={"SymmetricMode": True},
+                )
+            else:
+                self.lu = spla.splu(csc, permc_spec="COLAMD")
+        else:
+            raise TypeError(f"not a direct solver: {solver!r}")
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        if self.lu is not None:
+            x = self.lu.solve(b, trans="T" if transpose else "N")
+        else:
+            matrix = self.csc_transpose if transpose else self.csr
+            try:
+                x = self.pardiso.solve(matrix, np.asarray(b, np.float64))
+            except _SolveFailure:  # e.g. not positive definite
+                x = np.full(b.shape, np.nan)
+        return np.asarray(x).astype(b.dtype)
+
+    def free(self) -> None:
+        if self.lu is None:
+            self.pardiso.free_memory(everything=True)
+
+
+def _factorise(pattern: SparsityPattern, solver: AbstractLinearSolver, data: np.ndarray):
+    """The factorisation of ``A``, or None when it is singular."""
+    try:
+        factor = _Factor(pattern, solver, data)
+    except _SolveFailure:  # SuperLU "exactly singular"; PARDISO errors
+        return None
+    return factor
+
+
+def _pardiso_error() -> tuple[type[BaseException], ...]:
+    try:
+        from pypardiso.pardiso_wrapper import PyPardisoError
+    except ImportError:
+        return ()
+    return (PyPardisoError,)
+
+
+# SuperLU: RuntimeError("exactly singular"); pypardiso: ValueError (empty rows), PyPardisoError.
+_SolveFailure = (RuntimeError, ValueError, *_pardiso_error())
+
+
+def _import_pypardiso():
+    try:
+        import pypardiso
+    except ImportError:
+        raise ImportError(
+            "solver=Pardiso() needs pypardiso (Intel MKL PARDISO): pip install 'dmech[fast]'"
+        ) from None
+    return pypardiso
 
 
 # Arrays cross the callback boundary as raw bytes (uint8), bitcast on both sides: the callback
@@ -156,37 +253,35 @@ def _bytes_struct(like) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct((*like.shape, jnp.dtype(like.dtype).itemsize), jnp.uint8)
 
 
-def _host_solve(pattern, symmetric, dtype, data, rhs):
+def _host_solve(pattern, solver, dtype, data, rhs):
     data, rhs = _host_array(data, dtype), _host_array(rhs, dtype)
-    try:
-        lu = _factorise(pattern, symmetric, data)
-        x = lu.solve(rhs).astype(rhs.dtype)
-    except RuntimeError:  # "Factor is exactly singular"
+    factor = _factorise(pattern, solver, data)
+    x = factor.solve(rhs) if factor is not None else np.full_like(rhs, np.nan)
+    if factor is None or not np.all(np.isfinite(x)):
         return _as_bytes(np.full_like(rhs, np.nan)), np.int32(0)
     with _LOCK:
         fid = next(_FACTOR_IDS) % (2**31 - 1)
-        _FACTORS[fid] = lu
+        _FACTORS[fid] = factor
         while len(_FACTORS) > _FACTORS_KEPT:
-            _FACTORS.popitem(last=False)
+            _FACTORS.popitem(last=False)[1].free()
     return _as_bytes(x), np.int32(fid)
 
 
-def _host_adjoint(pattern, symmetric, dtype, fid, data, g):
+def _host_adjoint(pattern, solver, dtype, fid, data, g):
     g = _host_array(g, dtype)
     with _LOCK:
-        lu = _FACTORS.get(int(fid))
-    if lu is None:  # evicted (or solved in another process): factorise again
-        try:
-            lu = _factorise(pattern, symmetric, _host_array(data, dtype))
-        except RuntimeError:
+        factor = _FACTORS.get(int(fid))
+    if factor is None:  # evicted (or solved in another process): factorise again
+        factor = _factorise(pattern, solver, _host_array(data, dtype))
+        if factor is None:
             return _as_bytes(np.full_like(g, np.nan))
-    return _as_bytes(lu.solve(g, trans="T").astype(g.dtype))
+    return _as_bytes(factor.solve(g, transpose=True))
 
 
-def _callback_solve(pattern, symmetric, data, rhs):
+def _callback_solve(pattern, solver, data, rhs):
     shapes = (_bytes_struct(rhs), jax.ShapeDtypeStruct((), jnp.int32))
     raw, fid = jax.pure_callback(
-        functools.partial(_host_solve, pattern, symmetric, jnp.dtype(rhs.dtype).name),
+        functools.partial(_host_solve, pattern, solver, jnp.dtype(rhs.dtype).name),
         shapes,
         _to_bytes(data),
         _to_bytes(rhs),
@@ -196,20 +291,20 @@ def _callback_solve(pattern, symmetric, data, rhs):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _lu_solve(pattern, symmetric, data, rhs):
-    x, _ = _callback_solve(pattern, symmetric, data, rhs)
+def _direct_solve(pattern, solver, data, rhs):
+    x, _ = _callback_solve(pattern, solver, data, rhs)
     return x
 
 
-def _lu_solve_fwd(pattern, symmetric, data, rhs):
-    x, fid = _callback_solve(pattern, symmetric, data, rhs)
+def _direct_solve_fwd(pattern, solver, data, rhs):
+    x, fid = _callback_solve(pattern, solver, data, rhs)
     return x, (data, x, fid)
 
 
-def _lu_solve_bwd(pattern, symmetric, residuals, g):
+def _direct_solve_bwd(pattern, solver, residuals, g):
     data, x, fid = residuals
     raw = jax.pure_callback(
-        functools.partial(_host_adjoint, pattern, symmetric, jnp.dtype(g.dtype).name),
+        functools.partial(_host_adjoint, pattern, solver, jnp.dtype(g.dtype).name),
         _bytes_struct(g),
         fid,
         _to_bytes(data),
@@ -219,10 +314,12 @@ def _lu_solve_bwd(pattern, symmetric, residuals, g):
     lam = _from_bytes(raw, g.dtype)
     rows = jnp.asarray(pattern.rows)
     cols = jnp.asarray(pattern.indices)
+    if getattr(solver, "solves_symmetric_part", False):  # x = ((A + Aᵀ)/2)⁻¹ b
+        return -0.5 * (lam[rows] * x[cols] + lam[cols] * x[rows]), lam
     return -lam[rows] * x[cols], lam
 
 
-_lu_solve.defvjp(_lu_solve_fwd, _lu_solve_bwd)
+_direct_solve.defvjp(_direct_solve_fwd, _direct_solve_bwd)
 
 
 # --- PCG through lineax -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 
 from dmech.fem import (
     PCG,
+    Pardiso,
     SparseLU,
     SparseMatrix,
     SparsityPattern,
@@ -53,7 +54,9 @@ def test_assembly_equals_dense_summation(x64):
     np.testing.assert_allclose(matrix @ x, _dense(dofs, ke, 30) @ np.asarray(x), atol=1e-12)
 
 
-@pytest.mark.parametrize("solver", [SparseLU(), SparseLU(symmetric=False), PCG(rtol=1e-12)])
+@pytest.mark.parametrize(
+    "solver", [SparseLU(), SparseLU(symmetric=False), Pardiso(), PCG(rtol=1e-12)]
+)
 def test_solve_matches_dense(x64, solver):
     matrix, dense = _spd()
     b = jnp.asarray(np.random.default_rng(2).normal(size=30))
@@ -61,7 +64,7 @@ def test_solve_matches_dense(x64, solver):
     np.testing.assert_allclose(x, np.linalg.solve(dense, np.asarray(b)), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("solver", [SparseLU(), PCG(rtol=1e-12)])
+@pytest.mark.parametrize("solver", [SparseLU(), Pardiso(), PCG(rtol=1e-12)])
 def test_adjoint_gradient_matches_finite_differences(x64, solver):
     matrix, _ = _spd()
     b = jnp.asarray(np.random.default_rng(3).normal(size=30))
@@ -74,7 +77,8 @@ def test_adjoint_gradient_matches_finite_differences(x64, solver):
     check_grad(objective, matrix.data, b, argnums=(0, 1), mode="reverse")
 
 
-def test_adjoint_reuses_the_factorisation(x64, monkeypatch):
+@pytest.mark.parametrize("solver", [SparseLU(), Pardiso()])
+def test_adjoint_reuses_the_factorisation(x64, monkeypatch, solver):
     matrix, _ = _spd()
     b = jnp.ones(30)
     calls = []
@@ -82,6 +86,23 @@ def test_adjoint_reuses_the_factorisation(x64, monkeypatch):
     monkeypatch.setattr(_solve, "_factorise", lambda *a: calls.append(1) or original(*a))
     jax.grad(lambda d: jnp.sum(linear_solve(SparseMatrix(d, matrix.pattern), b) ** 2))(matrix.data)
     assert len(calls) == 1  # the forward factorisation serves the adjoint solve
+
+
+@pytest.mark.parametrize("solver", [SparseLU(symmetric=False), Pardiso(positive_definite=False)])
+def test_adjoint_of_a_nonsymmetric_matrix(x64, solver):
+    matrix, _ = _spd()
+    rng = np.random.default_rng(6)
+    skew = SparseMatrix(
+        matrix.data + 0.3 * jnp.asarray(rng.normal(size=matrix.pattern.nnz)), matrix.pattern
+    )
+    b = jnp.asarray(rng.normal(size=30))
+    dense = np.asarray(skew.todense())
+    assert not np.allclose(dense, dense.T)
+
+    def objective(data):
+        return jnp.sum(jnp.sin(linear_solve(SparseMatrix(data, matrix.pattern), b, solver)))
+
+    check_grad(objective, skew.data, mode="reverse")
 
 
 def test_vmap_over_right_hand_sides_and_values(x64):
@@ -106,13 +127,23 @@ def test_new_values_do_not_recompile(x64):
     assert counter.count == 0
 
 
-def test_singular_matrix_is_reported(x64):
+@pytest.mark.parametrize("solver", [SparseLU(), Pardiso()])
+def test_singular_matrix_is_reported(x64, solver):
     matrix, _ = _spd()
     singular = SparseMatrix(jnp.zeros_like(matrix.data), matrix.pattern)
     with pytest.raises(Exception, match="singular"):
-        jax.block_until_ready(linear_solve(singular, jnp.ones(30)))
-    x = linear_solve(singular, jnp.ones(30), throw=False)
+        jax.block_until_ready(linear_solve(singular, jnp.ones(30), solver))
+    x = linear_solve(singular, jnp.ones(30), solver, throw=False)
     assert not np.all(np.isfinite(np.asarray(x)))
+
+
+def test_pardiso_reports_a_matrix_that_is_not_positive_definite(x64):
+    matrix, _ = _spd()
+    negative = SparseMatrix(-matrix.data, matrix.pattern)
+    with pytest.raises(Exception, match="singular"):
+        jax.block_until_ready(linear_solve(negative, jnp.ones(30), Pardiso()))
+    x = linear_solve(negative, jnp.ones(30), Pardiso(positive_definite=False))
+    np.testing.assert_allclose(negative.todense() @ x, np.ones(30), atol=1e-10)
 
 
 def test_pcg_non_convergence_is_reported(x64):
