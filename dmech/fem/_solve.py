@@ -210,7 +210,7 @@ def _pardiso_error() -> tuple[type[BaseException], ...]:
 
 
 # SuperLU: RuntimeError("exactly singular"); pypardiso: ValueError (empty rows), PyPardisoError.
-_SolveFailure = (RuntimeError, ValueError, *_pardiso_error())
+_SolveFailure: tuple[type[BaseException], ...] = (RuntimeError, ValueError, *_pardiso_error())
 
 
 def _import_pypardiso():
