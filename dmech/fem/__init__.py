@@ -30,6 +30,11 @@ from ._linear import mass_matrix as mass_matrix
 from ._linear import solve_linear_elasticity as solve_linear_elasticity
 from ._linear import source_vector as source_vector
 from ._linear import traction_vector as traction_vector
+from ._post import project_to_nodes as project_to_nodes
+from ._post import reaction_forces as reaction_forces
+from ._post import strain as strain
+from ._post import stress as stress
+from ._post import von_mises as von_mises
 from ._quadrature import REFERENCE_MEASURE as REFERENCE_MEASURE
 from ._quadrature import gauss_jacobi as gauss_jacobi
 from ._quadrature import gauss_legendre as gauss_legendre
@@ -87,13 +92,18 @@ __all__ = [
     "line_rule",
     "linear_solve",
     "mass_matrix",
+    "project_to_nodes",
     "quadrature",
     "quadrilateral_rule",
+    "reaction_forces",
     "reference_shape",
     "solve_linear_elasticity",
     "source_vector",
+    "strain",
+    "stress",
     "tabulate",
     "tetrahedron_rule",
     "traction_vector",
     "triangle_rule",
+    "von_mises",
 ]
