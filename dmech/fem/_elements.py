@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._custom_types import Array, ArrayLike, Float, NumpyArray
+from ..geometry import cell_type
 from ._quadrature import quadrature as _quadrature
 
 __all__ = [
@@ -199,12 +200,6 @@ def _barycentric(xp: Any, x: Any) -> Any:
     return xp.concatenate([1.0 - xp.sum(x, axis=-1, keepdims=True), x], axis=-1)
 
 
-def _simplex_nodes(dim: int, edges: tuple[tuple[int, int], ...]) -> NumpyArray:
-    corners = np.concatenate([np.zeros((1, dim)), np.eye(dim)], axis=0)
-    mids = [(corners[i] + corners[j]) / 2.0 for i, j in edges]
-    return np.concatenate([corners, np.reshape(mids, (len(edges), dim))], axis=0)
-
-
 def _p1_values(xp: Any, x: Any) -> Any:
     return _barycentric(xp, x)
 
@@ -319,54 +314,25 @@ def _serendipity_gradients(xp: Any, x: Any, nodes: NumpyArray) -> Any:
     return xp.stack(columns, axis=-1)
 
 
-def _with_midsides(corners: NumpyArray, edges: tuple[tuple[int, int], ...]) -> NumpyArray:
-    mids = np.array([(corners[i] + corners[j]) / 2.0 for i, j in edges])
-    return np.concatenate([corners, mids], axis=0)
-
-
-_TRI_EDGES = ((0, 1), (1, 2), (2, 0))
-_TET_EDGES = ((0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3))
-_QUAD_CORNERS = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
-_QUAD_EDGES = ((0, 1), (1, 2), (2, 3), (3, 0))
-_HEX_CORNERS = np.array(
-    [
-        [-1.0, -1.0, -1.0],
-        [1.0, -1.0, -1.0],
-        [1.0, 1.0, -1.0],
-        [-1.0, 1.0, -1.0],
-        [-1.0, -1.0, 1.0],
-        [1.0, -1.0, 1.0],
-        [1.0, 1.0, 1.0],
-        [-1.0, 1.0, 1.0],
-    ]
-)
-_HEX_EDGES = (
-    (0, 1),
-    (1, 2),
-    (2, 3),
-    (3, 0),
-    (4, 5),
-    (5, 6),
-    (6, 7),
-    (7, 4),
-    (0, 4),
-    (1, 5),
-    (2, 6),
-    (3, 7),
-)
-
+# Reference nodes and edges are the mesh's (dmech.geometry owns the cell topology, in VTK
+# order); the elements add shape functions on them.
+_TRI_EDGES = cell_type("tri6").edges
+_TET_EDGES = cell_type("tet10").edges
 _NODES = {
-    "line2": _LINE_NODES[1][:, None],
-    "line3": _LINE_NODES[2][:, None],
-    "tri3": _simplex_nodes(2, ()),
-    "tri6": _simplex_nodes(2, _TRI_EDGES),
-    "quad4": _QUAD_CORNERS,
-    "quad8": _with_midsides(_QUAD_CORNERS, _QUAD_EDGES),
-    "quad9": np.concatenate([_with_midsides(_QUAD_CORNERS, _QUAD_EDGES), [[0.0, 0.0]]]),
-    "tet4": _simplex_nodes(3, ()),
-    "tet10": _simplex_nodes(3, _TET_EDGES),
-    "hex8": _HEX_CORNERS,
-    "hex20": _with_midsides(_HEX_CORNERS, _HEX_EDGES),
+    name: np.asarray(cell_type(name).reference_points, dtype=np.float64)
+    for name in (
+        "line2",
+        "line3",
+        "tri3",
+        "tri6",
+        "quad4",
+        "quad8",
+        "quad9",
+        "tet4",
+        "tet10",
+        "hex8",
+        "hex20",
+    )
 }
 for _array in _NODES.values():
     _array.setflags(write=False)
