@@ -18,6 +18,7 @@ from ._generators import box_mesh as box_mesh
 from ._generators import interval_mesh as interval_mesh
 from ._generators import rectangle_mesh as rectangle_mesh
 from ._generators import to_quadratic as to_quadratic
+from ._gmsh import plate_with_hole_mesh as plate_with_hole_mesh
 from ._io import from_meshio as from_meshio
 from ._io import read_mesh as read_mesh
 from ._io import to_meshio as to_meshio
@@ -36,6 +37,7 @@ __all__ = [
     "in_box",
     "interval_mesh",
     "on_plane",
+    "plate_with_hole_mesh",
     "read_mesh",
     "rectangle_mesh",
     "select_facets",
