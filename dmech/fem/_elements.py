@@ -79,13 +79,13 @@ class AbstractElement(eqx.Module):
     degree: eqx.AbstractClassVar[int]
     default_quadrature_degree: eqx.AbstractClassVar[int]
 
-    @abc.abstractmethod
     def reference_nodes(self) -> NumpyArray:
         """Coordinates of the nodes on the reference cell.
 
         Returns:
             A float64 numpy array of shape `(num_nodes, dim)`, in the element's node order.
         """
+        return _nodes(self.cell_type)
 
     @abc.abstractmethod
     def _values(self, xp: Any, x: Any) -> Any:
@@ -368,9 +368,6 @@ class Line2(AbstractElement):
     degree: ClassVar[int] = 1
     default_quadrature_degree: ClassVar[int] = 2
 
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
-
     def _values(self, xp: Any, x: Any) -> Any:
         return _tensor_values(xp, x, _NODES[self.cell_type], 1)
 
@@ -398,9 +395,6 @@ class Line3(AbstractElement):
     num_nodes: ClassVar[int] = 3
     degree: ClassVar[int] = 2
     default_quadrature_degree: ClassVar[int] = 4
-
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
 
     def _values(self, xp: Any, x: Any) -> Any:
         return _tensor_values(xp, x, _NODES[self.cell_type], 2)
@@ -431,9 +425,6 @@ class Tri3(AbstractElement):
     num_nodes: ClassVar[int] = 3
     degree: ClassVar[int] = 1
     default_quadrature_degree: ClassVar[int] = 0
-
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
 
     def _values(self, xp: Any, x: Any) -> Any:
         return _p1_values(xp, x)
@@ -466,9 +457,6 @@ class Tri6(AbstractElement):
     degree: ClassVar[int] = 2
     default_quadrature_degree: ClassVar[int] = 2
 
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
-
     def _values(self, xp: Any, x: Any) -> Any:
         return _p2_values(xp, x, np.array(_TRI_EDGES))
 
@@ -498,9 +486,6 @@ class Quad4(AbstractElement):
     num_nodes: ClassVar[int] = 4
     degree: ClassVar[int] = 1
     default_quadrature_degree: ClassVar[int] = 2
-
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
 
     def _values(self, xp: Any, x: Any) -> Any:
         return _tensor_values(xp, x, _NODES[self.cell_type], 1)
@@ -535,9 +520,6 @@ class Quad8(AbstractElement):
     degree: ClassVar[int] = 2
     default_quadrature_degree: ClassVar[int] = 4
 
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
-
     def _values(self, xp: Any, x: Any) -> Any:
         return _serendipity_values(xp, x, _NODES[self.cell_type])
 
@@ -569,9 +551,6 @@ class Quad9(AbstractElement):
     degree: ClassVar[int] = 2
     default_quadrature_degree: ClassVar[int] = 4
 
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
-
     def _values(self, xp: Any, x: Any) -> Any:
         return _tensor_values(xp, x, _NODES[self.cell_type], 2)
 
@@ -601,9 +580,6 @@ class Tet4(AbstractElement):
     num_nodes: ClassVar[int] = 4
     degree: ClassVar[int] = 1
     default_quadrature_degree: ClassVar[int] = 0
-
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
 
     def _values(self, xp: Any, x: Any) -> Any:
         return _p1_values(xp, x)
@@ -636,9 +612,6 @@ class Tet10(AbstractElement):
     degree: ClassVar[int] = 2
     default_quadrature_degree: ClassVar[int] = 2
 
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
-
     def _values(self, xp: Any, x: Any) -> Any:
         return _p2_values(xp, x, np.array(_TET_EDGES))
 
@@ -669,9 +642,6 @@ class Hex8(AbstractElement):
     num_nodes: ClassVar[int] = 8
     degree: ClassVar[int] = 1
     default_quadrature_degree: ClassVar[int] = 2
-
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
 
     def _values(self, xp: Any, x: Any) -> Any:
         return _tensor_values(xp, x, _NODES[self.cell_type], 1)
@@ -705,9 +675,6 @@ class Hex20(AbstractElement):
     num_nodes: ClassVar[int] = 20
     degree: ClassVar[int] = 2
     default_quadrature_degree: ClassVar[int] = 4
-
-    def reference_nodes(self) -> NumpyArray:
-        return _nodes(self.cell_type)
 
     def _values(self, xp: Any, x: Any) -> Any:
         return _serendipity_values(xp, x, _NODES[self.cell_type])
