@@ -2,6 +2,7 @@
 
 import hashlib
 
+import jax
 import numpy as np
 
 
@@ -35,3 +36,9 @@ class StaticArray:
 
     def __repr__(self) -> str:
         return f"StaticArray(shape={self._array.shape}, dtype={self._array.dtype})"
+
+
+def is_concrete(value) -> bool:
+    """Whether ``value`` is known now (not a tracer inside ``jit``/``grad``/``vmap``), so
+    argument checks on its values can run before anything is compiled."""
+    return not isinstance(value, jax.core.Tracer)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._custom_types import Array, ArrayLike, Float
-from .._static import StaticArray
+from .._static import StaticArray, is_concrete
 from ..geometry import BoundaryFacets, cell_type
 from ._elements import element, tabulate
 from ._solve import AbstractLinearSolver, SparseLU, linear_solve
@@ -53,9 +52,8 @@ def isotropic_elasticity(
         ("youngs_modulus", e, lambda v: v > 0),
         ("poissons_ratio", nu, lambda v: (v > -1) & (v < 0.5)),
     ):
-        concrete = _concrete(value)
-        if concrete is not None and not np.all(ok(concrete)):
-            raise ValueError(f"{name} out of range: {concrete}")
+        if is_concrete(value) and not np.all(ok(np.asarray(value))):
+            raise ValueError(f"{name} out of range: {np.asarray(value)}")
     e, nu = jnp.broadcast_arrays(e, nu)
     lam = e * nu / ((1 + nu) * (1 - 2 * nu))
     mu = e / (2 * (1 + nu))
@@ -68,14 +66,6 @@ def isotropic_elasticity(
     return jnp.einsum("...,ij->...ij", lam, normal.astype(lam.dtype)) + jnp.einsum(
         "...,ij->...ij", mu, shear.astype(lam.dtype)
     )
-
-
-def _concrete(value) -> np.ndarray | None:
-    """The value as numpy when it is known now (not traced), else None."""
-    try:
-        return np.asarray(value)
-    except jax.errors.TracerArrayConversionError:
-        return None
 
 
 def _strain_displacement(grads: Float[Array, "... n d"]) -> Float[Array, "... nv nd"]:

@@ -34,7 +34,6 @@ class FunctionSpace(eqx.Module):
     element: AbstractElement = eqx.field(static=True)
     quadrature_degree: int = eqx.field(static=True)
     pattern: SparsityPattern
-    _points: StaticArray = eqx.field(static=True)
     _weights: StaticArray = eqx.field(static=True)
     _shape: StaticArray = eqx.field(static=True)
     _shape_gradients: StaticArray = eqx.field(static=True)
@@ -64,7 +63,6 @@ class FunctionSpace(eqx.Module):
         self.element = elem
         self.quadrature_degree = degree
         self.pattern = SparsityPattern(dofs, mesh.num_nodes * components)
-        self._points = StaticArray(np.asarray(points, np.float64))
         self._weights = StaticArray(np.asarray(weights, np.float64))
         self._shape = StaticArray(np.asarray(shape, np.float64))
         self._shape_gradients = StaticArray(np.asarray(gradients, np.float64))

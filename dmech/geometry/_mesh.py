@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._custom_types import Array, ArrayLike, Float, NumpyArray
-from .._static import StaticArray
+from .._static import StaticArray, is_concrete
 from ._cell_types import _CORNER_SIMPLICES, CellType, cell_type
 
 __all__ = ["Mesh"]
@@ -17,10 +17,6 @@ __all__ = ["Mesh"]
 # Nested Python lists are accepted too (converted with NumPy, then checked).
 PointsLike: TypeAlias = Float[ArrayLike, "num_nodes dim"] | ArrayLike | Sequence[Sequence[float]]
 CellsLike: TypeAlias = ArrayLike | Sequence[Sequence[int]]
-
-
-def _is_concrete(x: Any) -> bool:
-    return not isinstance(x, jax.core.Tracer)
 
 
 def _first(mask: NumpyArray) -> tuple[int, int]:
@@ -217,7 +213,7 @@ class Mesh(eqx.Module):
         ctype = _resolve_type(cell_type, "cell_type")
         pts = _check_points(points, ctype, "points")
         arr = _check_cells(cells, ctype, pts.shape[0], full=validate)
-        if validate and _is_concrete(pts):
+        if validate and is_concrete(pts):
             _check_geometry(pts, arr, ctype, argname="points")
         self.points = pts
         self._cells = StaticArray(arr)
@@ -282,7 +278,7 @@ class Mesh(eqx.Module):
                 f"`new_points` must have shape {tuple(self.points.shape)} (the mesh's "
                 f"`points`); got {tuple(pts.shape)}."
             )
-        if validate and _is_concrete(pts):
+        if validate and is_concrete(pts):
             _check_geometry(pts, self.cells, self.type, argname="new_points")
         return eqx.tree_at(lambda m: m.points, self, pts)
 
@@ -309,7 +305,7 @@ class Mesh(eqx.Module):
         a, b = self.points, other.points
         if a.shape != b.shape or a.dtype != b.dtype:
             return False
-        if not (_is_concrete(a) and _is_concrete(b)):
+        if not (is_concrete(a) and is_concrete(b)):
             return a is b
         return bool(np.array_equal(np.asarray(a), np.asarray(b)))
 
