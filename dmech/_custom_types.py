@@ -5,7 +5,7 @@ from typing import TypeAlias
 import jax
 import numpy as np
 from jax.typing import DTypeLike
-from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
 
 Scalar: TypeAlias = Float[Array, ""]
 ScalarLike: TypeAlias = float | Float[ArrayLike, ""]
@@ -18,6 +18,7 @@ Device: TypeAlias = jax.Device
 __all__ = [
     "Array",
     "ArrayLike",
+    "Bool",
     "DTypeLike",
     "Device",
     "Float",

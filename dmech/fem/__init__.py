@@ -20,16 +20,24 @@ from ._elements import Tri3 as Tri3
 from ._elements import Tri6 as Tri6
 from ._elements import element as element
 from ._elements import tabulate as tabulate
+from ._hyperelastic import isotropic_invariants as isotropic_invariants
+from ._hyperelastic import lame_parameters as lame_parameters
+from ._hyperelastic import neo_hookean as neo_hookean
 from ._linear import DirichletBC as DirichletBC
 from ._linear import LinearElasticResult as LinearElasticResult
 from ._linear import apply_dirichlet as apply_dirichlet
 from ._linear import diffusion_matrix as diffusion_matrix
 from ._linear import elasticity_matrix as elasticity_matrix
+from ._linear import external_load as external_load
 from ._linear import isotropic_elasticity as isotropic_elasticity
 from ._linear import mass_matrix as mass_matrix
 from ._linear import solve_linear_elasticity as solve_linear_elasticity
 from ._linear import source_vector as source_vector
 from ._linear import traction_vector as traction_vector
+from ._nonlinear import Newton as Newton
+from ._nonlinear import NonlinearResult as NonlinearResult
+from ._nonlinear import solve_hyperelasticity as solve_hyperelasticity
+from ._nonlinear import solve_small_strain as solve_small_strain
 from ._post import project_to_nodes as project_to_nodes
 from ._post import reaction_forces as reaction_forces
 from ._post import strain as strain
@@ -68,6 +76,8 @@ __all__ = [
     "Line2",
     "Line3",
     "LinearElasticResult",
+    "Newton",
+    "NonlinearResult",
     "Pardiso",
     "Quad4",
     "Quad8",
@@ -85,19 +95,25 @@ __all__ = [
     "diffusion_matrix",
     "elasticity_matrix",
     "element",
+    "external_load",
     "gauss_jacobi",
     "gauss_legendre",
     "hexahedron_rule",
     "isotropic_elasticity",
+    "isotropic_invariants",
+    "lame_parameters",
     "line_rule",
     "linear_solve",
     "mass_matrix",
+    "neo_hookean",
     "project_to_nodes",
     "quadrature",
     "quadrilateral_rule",
     "reaction_forces",
     "reference_shape",
+    "solve_hyperelasticity",
     "solve_linear_elasticity",
+    "solve_small_strain",
     "source_vector",
     "strain",
     "stress",

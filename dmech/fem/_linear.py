@@ -349,6 +349,46 @@ def apply_dirichlet(
     return SparseMatrix(data, matrix.pattern), lifted
 
 
+def external_load(
+    space: FunctionSpace,
+    *,
+    body_force: Float[ArrayLike, "..."] | None = None,
+    traction_facets: BoundaryFacets | np.ndarray | None = None,
+    traction: Float[ArrayLike, "..."] | None = None,
+    point_load: Float[ArrayLike, " n"] | None = None,
+    dtype=None,
+) -> Float[Array, " n"]:
+    """The global load vector of body forces, surface tractions and nodal point loads.
+
+    Args:
+        space: the space.
+        body_force: volume force per unit volume (see :func:`source_vector`).
+        traction_facets, traction: boundary facets and the traction on them (given together;
+            see :func:`traction_vector`).
+        point_load: a global load vector added as is (nodal forces), shape ``(num_dofs,)``.
+        dtype: the dtype of the result (default: that of the mesh points).
+
+    Returns:
+        Shape ``(num_dofs,)``.
+    """
+    if (traction_facets is None) != (traction is None):
+        raise ValueError("traction_facets and traction must be given together")
+    dtype = space.mesh.points.dtype if dtype is None else dtype
+    load = jnp.zeros(space.num_dofs, dtype)
+    if body_force is not None:
+        load = load + source_vector(space, body_force).astype(dtype)
+    if traction is not None and traction_facets is not None:
+        load = load + traction_vector(space, traction_facets, traction).astype(dtype)
+    if point_load is not None:
+        point_load = jnp.asarray(point_load, dtype)
+        if point_load.shape != (space.num_dofs,):
+            raise ValueError(
+                f"point_load must have shape ({space.num_dofs},), got {point_load.shape}"
+            )
+        load = load + point_load
+    return load
+
+
 class LinearElasticResult(eqx.Module):
     """Solution of :func:`solve_linear_elasticity`.
 
@@ -392,16 +432,15 @@ def solve_linear_elasticity(
     Returns:
         A :class:`LinearElasticResult`.
     """
-    if (traction_facets is None) != (traction is None):
-        raise ValueError("traction_facets and traction must be given together")
     matrix = elasticity_matrix(space, stiffness)
-    load = jnp.zeros(space.num_dofs, matrix.data.dtype)
-    if body_force is not None:
-        load = load + source_vector(space, body_force)
-    if traction is not None and traction_facets is not None:
-        load = load + traction_vector(space, traction_facets, traction)
-    if point_load is not None:
-        load = load + jnp.asarray(point_load, load.dtype)
+    load = external_load(
+        space,
+        body_force=body_force,
+        traction_facets=traction_facets,
+        traction=traction,
+        point_load=point_load,
+        dtype=matrix.data.dtype,
+    )
     lifted, rhs = apply_dirichlet(matrix, load, dirichlet)
     u = linear_solve(lifted, rhs, solver)
     return LinearElasticResult(u.reshape(space.mesh.num_nodes, space.components), matrix, load)
