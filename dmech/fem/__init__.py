@@ -3,7 +3,10 @@
 Reference elements and Gauss quadrature; function spaces on a :class:`dmech.geometry.Mesh`;
 vectorised assembly into sparse matrices with a static pattern; Dirichlet conditions by
 lifting; sparse direct (SuperLU) and jit-able PCG solves differentiated by the adjoint
-method; scalar diffusion and linear elasticity (isotropic or any Voigt stiffness field).
+method; scalar diffusion and linear elasticity (isotropic or any Voigt stiffness field);
+finite-strain hyperelasticity from any energy and small-strain history-dependent laws (J2
+plasticity, learned laws), solved by Newton with load steps and differentiated through the
+converged states by the implicit function theorem.
 """
 
 from ._elements import AbstractElement as AbstractElement
@@ -34,6 +37,10 @@ from ._linear import mass_matrix as mass_matrix
 from ._linear import solve_linear_elasticity as solve_linear_elasticity
 from ._linear import source_vector as source_vector
 from ._linear import traction_vector as traction_vector
+from ._materials import LearnedLaw as LearnedLaw
+from ._materials import j2_initial_state as j2_initial_state
+from ._materials import j2_plasticity as j2_plasticity
+from ._materials import linear_elastic as linear_elastic
 from ._nonlinear import Newton as Newton
 from ._nonlinear import NonlinearResult as NonlinearResult
 from ._nonlinear import solve_hyperelasticity as solve_hyperelasticity
@@ -73,6 +80,7 @@ __all__ = [
     "FunctionSpace",
     "Hex8",
     "Hex20",
+    "LearnedLaw",
     "Line2",
     "Line3",
     "LinearElasticResult",
@@ -101,8 +109,11 @@ __all__ = [
     "hexahedron_rule",
     "isotropic_elasticity",
     "isotropic_invariants",
+    "j2_initial_state",
+    "j2_plasticity",
     "lame_parameters",
     "line_rule",
+    "linear_elastic",
     "linear_solve",
     "mass_matrix",
     "neo_hookean",

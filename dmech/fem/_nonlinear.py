@@ -26,10 +26,14 @@ class Newton(eqx.Module):
     residual of the free dofs stacked with the misfit of the prescribed ones and ``ref`` the
     larger of the step's initial residual and its external load, or until a full Newton step
     moves no dof by more than ``rtol·max|u|`` (the residual has reached its round-off floor).
-    A backtracking line search halves the step until the new state is finite (no inverted
-    element) and either the residual norm decreases, ``‖R(u + αδ)‖ ≤ (1 - 10⁻⁴α)‖R(u)‖``,
-    or the energy slope along the step drops, ``|δ·R(u + αδ)| ≤ 0.9 |δ·R(u)|`` (a full
-    Newton step often raises ``‖R‖`` on its way to quadratic convergence).
+    A backtracking line search shortens the step (to the root of the interpolated energy
+    slope, or by half after a non-finite state) until the new state is finite (no inverted
+    element) and the step is not an overshoot: the residual norm decreases,
+    ``‖R(u + αδ)‖ ≤ (1 - 10⁻⁴α)‖R(u)‖``, or the energy slope along the step keeps its sign
+    or drops, ``|δ·R(u + αδ)| ≤ 0.9 |δ·R(u)|`` (a full Newton step often raises ``‖R‖`` on
+    its way to quadratic convergence, and a step that is too short, as after an elastic
+    predictor in plasticity, is never shortened). If no shortened step passes, the full
+    Newton step is taken.
 
     Attributes:
         rtol, atol: the convergence test above.
@@ -249,22 +253,37 @@ def _newton(mech: _Mechanics, state, factor, u0, newton: Newton):
             r_new = mech.residual(u_new, state, factor)
             return u_new, r_new, jnp.linalg.norm(r_new)
 
-        slope0 = jnp.abs(jnp.dot(du, r))
+        slope0 = jnp.dot(du, r)  # δ·R: the energy slope along the step (negative: descent)
+
+        def acceptable(alpha, r_new, norm_new):
+            slope = jnp.dot(du, r_new)
+            decreased = norm_new <= (1 - 1e-4 * alpha) * norm
+            flatter = jnp.abs(slope) <= 0.9 * jnp.abs(slope0)
+            short = slope * slope0 > 0  # still descending at α: a shorter step cannot help
+            return jnp.isfinite(norm_new) & (decreased | flatter | short)
 
         def reject(ls):
             alpha, _, r_new, norm_new, j = ls
-            decreased = norm_new <= (1 - 1e-4 * alpha) * norm
-            flatter = jnp.abs(jnp.dot(du, r_new)) <= 0.9 * slope0
-            accept = jnp.isfinite(norm_new) & (decreased | flatter)
-            return ~accept & (j < newton.max_backtracks)
+            return ~acceptable(alpha, r_new, norm_new) & (j < newton.max_backtracks)
 
         def backtrack(ls):
-            alpha, _, _, _, j = ls
-            alpha = 0.5 * alpha
+            alpha, _, r_new, _, j = ls
+            # the root of the slope interpolated linearly in α (halving after a NaN state)
+            slope = jnp.dot(du, r_new)
+            secant = alpha * slope0 / (slope0 - slope)
+            alpha = jnp.where(
+                jnp.isfinite(secant), jnp.clip(secant, 0.1 * alpha, 0.9 * alpha), 0.5 * alpha
+            )
             return (alpha, *trial(alpha), j + 1)
 
         one = jnp.ones((), u.dtype)
-        _, u_new, r_new, norm_new, _ = jax.lax.while_loop(reject, backtrack, (one, *trial(one), 0))
+        full = trial(one)
+        alpha, *searched, _ = jax.lax.while_loop(reject, backtrack, (one, *full, 0))
+        # no acceptable step found: plain Newton (the full step) unless it is not finite
+        keep = acceptable(alpha, searched[1], searched[2]) | ~jnp.isfinite(full[2])
+        u_new, r_new, norm_new = jax.tree.map(
+            lambda a, b: jnp.where(keep, a, b), tuple(searched), full
+        )
         failed = ~jnp.isfinite(norm_new) | ~jnp.all(jnp.isfinite(du))
         # At round-off level the residual stalls: a full Newton step below rtol of the solution
         # means that further iterations change nothing.
