@@ -45,6 +45,8 @@ from ._nonlinear import Newton as Newton
 from ._nonlinear import NonlinearResult as NonlinearResult
 from ._nonlinear import solve_hyperelasticity as solve_hyperelasticity
 from ._nonlinear import solve_small_strain as solve_small_strain
+from ._plot import plot_field as plot_field
+from ._plot import plot_mesh as plot_mesh
 from ._post import project_to_nodes as project_to_nodes
 from ._post import reaction_forces as reaction_forces
 from ._post import strain as strain
@@ -117,6 +119,8 @@ __all__ = [
     "linear_solve",
     "mass_matrix",
     "neo_hookean",
+    "plot_field",
+    "plot_mesh",
     "project_to_nodes",
     "quadrature",
     "quadrilateral_rule",

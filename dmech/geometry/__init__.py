@@ -14,8 +14,10 @@ from ._boundary import select_facets as select_facets
 from ._boundary import select_nodes as select_nodes
 from ._cell_types import CellType as CellType
 from ._cell_types import cell_type as cell_type
+from ._generators import annulus_mesh as annulus_mesh
 from ._generators import box_mesh as box_mesh
 from ._generators import interval_mesh as interval_mesh
+from ._generators import quadrilateral_mesh as quadrilateral_mesh
 from ._generators import rectangle_mesh as rectangle_mesh
 from ._generators import to_quadratic as to_quadratic
 from ._gmsh import plate_with_hole_mesh as plate_with_hole_mesh
@@ -29,6 +31,7 @@ __all__ = [
     "BoundaryFacets",
     "CellType",
     "Mesh",
+    "annulus_mesh",
     "boundary_facets",
     "boundary_nodes",
     "box_mesh",
@@ -38,6 +41,7 @@ __all__ = [
     "interval_mesh",
     "on_plane",
     "plate_with_hole_mesh",
+    "quadrilateral_mesh",
     "read_mesh",
     "rectangle_mesh",
     "select_facets",

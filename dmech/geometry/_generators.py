@@ -6,11 +6,18 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from .._custom_types import NumpyArray
+from .._custom_types import ArrayLike, Float, NumpyArray
 from ._cell_types import _QUADRATIC, cell_type
 from ._mesh import Mesh
 
-__all__ = ["box_mesh", "interval_mesh", "rectangle_mesh", "to_quadratic"]
+__all__ = [
+    "annulus_mesh",
+    "box_mesh",
+    "interval_mesh",
+    "quadrilateral_mesh",
+    "rectangle_mesh",
+    "to_quadratic",
+]
 
 
 def _check_count(value: object, argname: str) -> int:
@@ -319,3 +326,193 @@ def to_quadratic(mesh: Mesh, cell_type: str | None = None) -> Mesh:
     new_cells = np.concatenate([cells, *extra], axis=1)
     out = Mesh(jnp.concatenate(new_points, axis=0), new_cells, name, validate=False)
     return out
+
+
+# --- Mapped structured meshes ---------------------------------------------------------------
+
+
+def _unit_square_mesh(nx: int, ny: int, name: str, diagonal: str) -> tuple[NumpyArray, NumpyArray]:
+    """Parametric nodes `(s, t)` in [0, 1]^2 (float64) and cells of a unit-square mesh."""
+    square = rectangle_mesh(nx, ny, cell_type=name, diagonal=diagonal)
+    # Every node's parameters (grid values, edge midpoints, cell centres, and the midpoints
+    # of crossed half-diagonals) are multiples of 1/(4 nx) and 1/(4 ny): rounding removes
+    # the float32 error of `square.points` when x64 is off.
+    st = np.asarray(square.points, dtype=np.float64)
+    st = np.round(st * (4 * np.array([nx, ny]))) / (4 * np.array([nx, ny]))
+    return st, np.asarray(square.cells)
+
+
+def quadrilateral_mesh(
+    corners: Float[ArrayLike, "4 2"] | Sequence[Sequence[float | int]],
+    nx: int,
+    ny: int,
+    *,
+    cell_type: str = "quad4",
+    diagonal: str = "right",
+) -> Mesh:
+    r"""A structured mesh of a convex quadrilateral, by bilinear map of the unit square.
+
+    With corners $P_0, P_1, P_2, P_3$ (counterclockwise), node $(s, t) \in [0, 1]^2$ of
+    `rectangle_mesh(nx, ny, cell_type=cell_type, diagonal=diagonal)` goes to
+
+    $$x(s, t) = (1-s)(1-t) P_0 + s (1-t) P_1 + s t P_2 + (1-s) t P_3,$$
+
+    so edge `s = 0` runs from $P_0$ to $P_3$ (`ny` cells), `t = 0` from $P_0$ to $P_1$ (`nx`
+    cells). Every node is mapped, midside and centre nodes of quadratic cells included,
+    so they sit at the mapped positions (on the straight edges, at their midpoints along the
+    boundary). Node and cell numbering are those of `rectangle_mesh`. For Cook's membrane:
+    `corners=[(0, 0), (48, 44), (48, 60), (0, 44)]`.
+
+    Args:
+        corners: the four corners $(x, y)$, shape `(4, 2)`, counterclockwise, forming a
+            strictly convex quadrilateral (units of length).
+        nx: cells along the edges $P_0 P_1$ and $P_3 P_2$.
+        ny: cells along the edges $P_0 P_3$ and $P_1 P_2$.
+        cell_type: `"tri3"`, `"tri6"`, `"quad4"`, `"quad8"` or `"quad9"`.
+        diagonal: `"right"`, `"left"` or `"crossed"` (triangles only, as in
+            `rectangle_mesh`).
+
+    Returns:
+        A positively oriented `Mesh` (the bilinear map of a strictly convex quadrilateral
+        has a positive Jacobian everywhere).
+
+    Raises:
+        ValueError: if `corners` is not a finite `(4, 2)` array of a strictly convex,
+            counterclockwise quadrilateral; for non-positive counts or an unsupported
+            `cell_type`/`diagonal`.
+
+    Example:
+        >>> from dmech.geometry import quadrilateral_mesh
+        >>> mesh = quadrilateral_mesh([(0, 0), (48, 44), (48, 60), (0, 44)], 4, 4)
+        >>> mesh.num_nodes, [float(v) for v in mesh.points[-1]]
+        (25, [48.0, 60.0])
+    """
+    name = _supported(cell_type, ("tri3", "tri6", "quad4", "quad8", "quad9"))
+    _supported(diagonal, ("right", "left", "crossed"), "diagonal")
+    nx = _check_count(nx, "nx")
+    ny = _check_count(ny, "ny")
+    try:
+        p = np.asarray(corners, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"`corners` must be an array of shape (4, 2); got {corners!r}.") from e
+    if p.shape != (4, 2) or not np.all(np.isfinite(p)):
+        raise ValueError(
+            f"`corners` must be 4 finite points (x, y), shape (4, 2); got shape {p.shape}."
+        )
+    out = np.roll(p, -1, axis=0) - p  # edge leaving corner k, to corner k + 1
+    into = p - np.roll(p, 1, axis=0)  # edge arriving at corner k, from corner k - 1
+    turn = into[:, 0] * out[:, 1] - into[:, 1] * out[:, 0]  # > 0: a left turn
+    scale = np.max(np.sum(out**2, axis=1))
+    if np.any(turn <= 1e-12 * scale):
+        raise ValueError(
+            "`corners` must be a strictly convex quadrilateral listed counterclockwise; got "
+            f"{p.tolist()} (corner angles not all in (0, 180) degrees counterclockwise)."
+        )
+    st, cells = _unit_square_mesh(nx, ny, name, diagonal)
+    s, t = st[:, :1], st[:, 1:]
+    points = (1 - s) * (1 - t) * p[0] + s * (1 - t) * p[1] + s * t * p[2] + (1 - s) * t * p[3]
+    return Mesh(points, cells, name)
+
+
+def annulus_mesh(
+    inner_radius: float,
+    outer_radius: float,
+    nr: int,
+    ntheta: int,
+    *,
+    angle: float = 0.5 * np.pi,
+    cell_type: str = "quad4",
+    diagonal: str = "right",
+) -> Mesh:
+    r"""A structured mesh of a sector of an annulus centred at the origin, by polar map.
+
+    Node $(s, t) \in [0, 1]^2$ of `rectangle_mesh(nr, ntheta, cell_type=cell_type,
+    diagonal=diagonal)` goes to $x = r(\cos\theta, \sin\theta)$ with
+    $r = r_i + s (r_o - r_i)$ and $\theta = t\,\alpha$: the sector
+    $r_i \le r \le r_o$, $0 \le \theta \le \alpha$, with `nr` cells across the wall and
+    `ntheta` around it. Every node is mapped, so the midside nodes of quadratic cells lie
+    exactly on the arcs (and at the midpoints of the radial edges); corner nodes lie on
+    the arcs too, joined by straight chords in linear cells. For `angle = 2 pi` the nodes
+    on the seam $\theta = 2\pi$ are merged into those at $\theta = 0$ (a full ring).
+    Numbering: that of `rectangle_mesh` (with the seam nodes removed for a full ring).
+
+    Args:
+        inner_radius: $r_i > 0$ (units of length).
+        outer_radius: $r_o > r_i$.
+        nr: cells across the wall (radially).
+        ntheta: cells around the sector; at least 3 for a full ring.
+        angle: the sector's opening angle $\alpha$ in radians, $0 < \alpha \le 2\pi$, with
+            $\alpha / n_\theta < \pi$.
+        cell_type: `"tri3"`, `"tri6"`, `"quad4"`, `"quad8"` or `"quad9"`.
+        diagonal: `"right"`, `"left"` or `"crossed"` (triangles only).
+
+    Returns:
+        A positively oriented `Mesh` (counterclockwise cells: the polar map has Jacobian
+        $r\,\alpha (r_o - r_i) > 0$).
+
+    Raises:
+        ValueError: for non-positive or non-finite radii, `outer_radius <= inner_radius`,
+            an `angle` outside $(0, 2\pi]$, too few `ntheta` cells for the angle,
+            non-positive counts, or an unsupported `cell_type`/`diagonal`.
+
+    Example:
+        >>> import numpy as np
+        >>> from dmech.geometry import annulus_mesh
+        >>> mesh = annulus_mesh(1.0, 2.0, 2, 4, cell_type="quad8")
+        >>> mesh.num_nodes, bool(np.allclose(np.hypot(*np.asarray(mesh.points)[1].T), 1.5))
+        (37, True)
+    """
+    name = _supported(cell_type, ("tri3", "tri6", "quad4", "quad8", "quad9"))
+    _supported(diagonal, ("right", "left", "crossed"), "diagonal")
+    nr = _check_count(nr, "nr")
+    ntheta = _check_count(ntheta, "ntheta")
+    a = _check_positive(inner_radius, "inner_radius")
+    b = _check_positive(outer_radius, "outer_radius")
+    if b <= a:
+        raise ValueError(
+            f"`outer_radius` must exceed `inner_radius`; got {outer_radius!r} and {inner_radius!r}."
+        )
+    alpha = _check_positive(angle, "angle")
+    full = bool(np.isclose(alpha, 2 * np.pi, rtol=1e-12, atol=0.0))
+    if alpha > 2 * np.pi and not full:
+        raise ValueError(f"`angle` must lie in (0, 2 pi] radians; got {angle!r}.")
+    if full:
+        alpha = 2 * np.pi
+    if alpha / ntheta >= np.pi or (full and ntheta < 3):
+        raise ValueError(
+            f"`ntheta` must be at least 3 for a full ring and exceed `angle` / pi otherwise; "
+            f"got ntheta={ntheta} for angle={angle!r}."
+        )
+    st, cells = _unit_square_mesh(nr, ntheta, name, diagonal)
+    if full:
+        st, cells = _merge_seam(st, cells, 4 * nr)
+    r = a + st[:, 0] * (b - a)
+    theta = st[:, 1] * alpha
+    points = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+    return Mesh(points, cells, name)
+
+
+def _check_positive(value: object, argname: str) -> float:
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"`{argname}` must be a positive number; got {value!r}.") from None
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"`{argname}` must be a finite positive number; got {value!r}.")
+    return v
+
+
+def _merge_seam(st: NumpyArray, cells: NumpyArray, ns: int) -> tuple[NumpyArray, NumpyArray]:
+    """Identify the nodes on `t = 1` with those on `t = 0` at the same `s` (a multiple of
+    `1/ns`), drop them and renumber the remaining nodes in their original order."""
+    key = np.round(st[:, 0] * ns).astype(np.int64)
+    bottom = np.flatnonzero(st[:, 1] == 0.0)
+    top = np.flatnonzero(st[:, 1] == 1.0)
+    target = np.full(ns + 1, -1, dtype=np.int64)
+    target[key[bottom]] = bottom
+    index = np.arange(len(st))
+    index[top] = target[key[top]]
+    keep = np.ones(len(st), dtype=bool)
+    keep[top] = False
+    renumber = np.cumsum(keep) - 1
+    return st[keep], renumber[index[cells]].astype(cells.dtype)

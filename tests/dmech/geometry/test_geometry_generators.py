@@ -5,7 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dmech.geometry import Mesh, box_mesh, interval_mesh, rectangle_mesh, to_quadratic
+from dmech.geometry import (
+    Mesh,
+    annulus_mesh,
+    boundary_facets,
+    box_mesh,
+    interval_mesh,
+    quadrilateral_mesh,
+    rectangle_mesh,
+    to_quadratic,
+)
 
 TRI = ["tri3", "tri6"]
 QUAD = ["quad4", "quad8", "quad9"]
@@ -180,3 +189,152 @@ def test_to_quadratic_is_differentiable_and_jittable():
 def test_generators_follow_x64(x64):
     assert rectangle_mesh(2, 2).points.dtype == jnp.float64
     assert box_mesh(1, 1, 1, cell_type="tet10").points.dtype == jnp.float64
+
+
+# --- Mapped meshes: quadrilateral_mesh, annulus_mesh -------------------------------------------
+
+COOK = [(0.0, 0.0), (48.0, 44.0), (48.0, 60.0), (0.0, 44.0)]
+
+
+def bilinear(corners, s, t):
+    p = np.asarray(corners, dtype=np.float64)
+    s, t = np.asarray(s)[..., None], np.asarray(t)[..., None]
+    return (1 - s) * (1 - t) * p[0] + s * (1 - t) * p[1] + s * t * p[2] + (1 - s) * t * p[3]
+
+
+@pytest.mark.parametrize("name", TRI + QUAD)
+def test_quadrilateral_mesh_maps_every_node_of_the_unit_square(x64, name):
+    nx, ny = 3, 2
+    mesh = quadrilateral_mesh(COOK, nx, ny, cell_type=name)
+    square = rectangle_mesh(nx, ny, cell_type=name)
+    cells = nx * ny * (2 if name in TRI else 1)
+    assert mesh.num_nodes == node_count(name, (nx, ny))
+    assert mesh.num_cells == cells
+    np.testing.assert_array_equal(mesh.cells, square.cells)
+    st = np.asarray(square.points)
+    np.testing.assert_allclose(mesh.points, bilinear(COOK, st[:, 0], st[:, 1]), atol=1e-12)
+    # The grid corners land on the quadrilateral's corners (node i + (nx + 1) j).
+    p = np.asarray(mesh.points)
+    for node, corner in zip([0, nx, (nx + 1) * (ny + 1) - 1, (nx + 1) * ny], COOK, strict=True):
+        np.testing.assert_allclose(p[node], corner, atol=1e-12)
+    assert np.all(signed_measures(mesh) > 0)
+    # Straight-sided cells tile the quadrilateral: Cook's membrane has area 48 (44 + 16) / 2.
+    np.testing.assert_allclose(signed_measures(mesh).sum(), 1440.0, rtol=1e-12)
+    assert len(np.unique(np.round(p, 9), axis=0)) == mesh.num_nodes
+    Mesh(mesh.points, mesh.cells, mesh.cell_type)  # re-validates
+
+
+def test_quadrilateral_mesh_midside_nodes_sit_at_mapped_positions(x64):
+    mesh = quadrilateral_mesh(COOK, 2, 2, cell_type="quad8")
+    x = np.asarray(mesh.points)[mesh.cells]
+    # On the straight boundary edges the mapped midside node is the edge's midpoint.
+    for k, (i, j) in enumerate(mesh.type.edges):
+        np.testing.assert_allclose(x[:, 4 + k], 0.5 * (x[:, i] + x[:, j]), atol=1e-12)
+    quad9 = quadrilateral_mesh(COOK, 1, 1, cell_type="quad9")
+    np.testing.assert_allclose(quad9.points[8], bilinear(COOK, 0.5, 0.5), atol=1e-12)
+
+
+def _polygon_area(r_in, r_out, nt, alpha):
+    """Area of the annular sector with its arcs replaced by nt chords each."""
+    return 0.5 * (r_out**2 - r_in**2) * nt * np.sin(alpha / nt)
+
+
+@pytest.mark.parametrize("name", TRI + QUAD)
+@pytest.mark.parametrize("angle", [0.5 * np.pi, 1.25 * np.pi, 2 * np.pi])
+def test_annulus_mesh(x64, name, angle):
+    a, b, nr, nt = 1.5, 4.0, 3, 5
+    mesh = annulus_mesh(a, b, nr, nt, angle=angle, cell_type=name)
+    full = angle == 2 * np.pi
+    seam = nr + 1 if name in ("tri3", "quad4") else 2 * nr + 1  # nodes on theta = 2 pi
+    assert mesh.num_nodes == node_count(name, (nr, nt)) - (seam if full else 0)
+    assert mesh.num_cells == nr * nt * (2 if name in TRI else 1)
+    p = np.asarray(mesh.points)
+    r = np.hypot(p[:, 0], p[:, 1])
+    theta = np.mod(np.arctan2(p[:, 1], p[:, 0]), 2 * np.pi)
+    theta[np.isclose(theta, 2 * np.pi, atol=1e-12, rtol=0)] = 0.0
+    assert np.all(r >= a - 1e-12)
+    assert np.all(r <= b + 1e-12)
+    if not full:
+        assert np.all(theta <= angle + 1e-12)
+        # Corners of the sector.
+        for corner in ([a, 0.0], [b, 0.0], [a * np.cos(angle), a * np.sin(angle)]):
+            assert np.min(np.hypot(*(p - np.array(corner)).T)) < 1e-12
+    # Every node on a boundary arc sits exactly on it: midside nodes included.
+    facets = boundary_facets(mesh)
+    on_inner = np.all(np.isclose(r[facets.cells], a, rtol=1e-12), axis=1)
+    on_outer = np.all(np.isclose(r[facets.cells], b, rtol=1e-12), axis=1)
+    assert on_inner.sum() == nt
+    assert on_outer.sum() == nt
+    assert facets.num_facets == 2 * nt + (0 if full else 2 * nr)
+    # Nodes sit on the radii a + k (b - a) / (2 nr) (grid and midside) and on the angles
+    # k angle / (2 nt): the polar map of the parameter grid.
+    k_r = (r - a) / (b - a) * 2 * nr
+    np.testing.assert_allclose(k_r, np.round(k_r), atol=1e-9)
+    k_t = theta / angle * 2 * nt
+    np.testing.assert_allclose(k_t, np.round(k_t), atol=1e-9)
+    assert np.all(signed_measures(mesh) > 0)
+    np.testing.assert_allclose(
+        signed_measures(mesh).sum(), _polygon_area(a, b, nt, angle), rtol=1e-12
+    )
+    assert len(np.unique(np.round(p, 9), axis=0)) == mesh.num_nodes
+    Mesh(mesh.points, mesh.cells, mesh.cell_type)  # all nodes used, nothing inverted
+
+
+@pytest.mark.parametrize("name", ["tri6", "quad8", "quad9"])
+def test_annulus_quadratic_edges_follow_the_arcs(x64, name):
+    # The midside node of an arc edge is at the arc's angular midpoint, not the chord's.
+    a, b = 1.0, 2.0
+    mesh = annulus_mesh(a, b, 1, 2, cell_type=name)
+    x = np.asarray(mesh.points)[mesh.cells]
+    nc = mesh.type.num_corners
+    for k, (i, j) in enumerate(mesh.type.edges):
+        ri, rj = np.hypot(*x[:, i].T), np.hypot(*x[:, j].T)
+        arc = np.isclose(ri, rj)
+        mid = x[arc, nc + k]
+        ti, tj = np.arctan2(x[arc, i, 1], x[arc, i, 0]), np.arctan2(x[arc, j, 1], x[arc, j, 0])
+        tm = 0.5 * (ti + tj)
+        expected = ri[arc, None] * np.stack([np.cos(tm), np.sin(tm)], -1)
+        np.testing.assert_allclose(mid, expected, atol=1e-12)
+
+
+def test_full_ring_is_closed():
+    mesh = annulus_mesh(1.0, 2.0, 2, 6, angle=2 * np.pi, cell_type="quad9")
+    # Boundary facets only on the two circles: the seam has been merged.
+    assert boundary_facets(mesh).num_facets == 12
+    p = np.asarray(mesh.points)
+    assert len(np.unique(np.round(p, 5), axis=0)) == mesh.num_nodes
+
+
+def test_mapped_meshes_are_float32_by_default():
+    assert quadrilateral_mesh(COOK, 2, 2).points.dtype == jnp.float32
+    assert annulus_mesh(1.0, 2.0, 2, 2).points.dtype == jnp.float32
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: quadrilateral_mesh(COOK[:3], 2, 2), "`corners` must be 4 finite points"),
+        (lambda: quadrilateral_mesh([*COOK[:3], (np.nan, 1.0)], 2, 2), "4 finite points"),
+        (lambda: quadrilateral_mesh(COOK[::-1], 2, 2), "counterclockwise"),
+        (
+            lambda: quadrilateral_mesh([(0, 0), (1, 0), (0.2, 0.2), (0, 1)], 2, 2),
+            "strictly convex",
+        ),
+        (lambda: quadrilateral_mesh([(0, 0), (1, 0), (2, 0), (0, 1)], 2, 2), "strictly convex"),
+        (lambda: quadrilateral_mesh(COOK, 0, 2), "`nx` must be a positive integer"),
+        (lambda: quadrilateral_mesh(COOK, 2, 2, cell_type="hex8"), "`cell_type` must be one"),
+        (lambda: annulus_mesh(0.0, 1.0, 2, 2), "`inner_radius` must be a finite positive"),
+        (lambda: annulus_mesh(1.0, np.inf, 2, 2), "`outer_radius` must be a finite positive"),
+        (lambda: annulus_mesh(2.0, 1.0, 2, 2), "`outer_radius` must exceed `inner_radius`"),
+        (lambda: annulus_mesh(1.0, 2.0, 2, 2, angle=0.0), "`angle` must be a finite positive"),
+        (lambda: annulus_mesh(1.0, 2.0, 2, 2, angle=7.0), r"`angle` must lie in \(0, 2 pi\]"),
+        (lambda: annulus_mesh(1.0, 2.0, 2, 1, angle=4.0), "`ntheta` must be at least 3"),
+        (lambda: annulus_mesh(1.0, 2.0, 2, 2, angle=2 * np.pi), "`ntheta` must be at least 3"),
+        (lambda: annulus_mesh(1.0, 2.0, 0, 2), "`nr` must be a positive integer"),
+        (lambda: annulus_mesh(1.0, 2.0, 2, 2, cell_type="tet4"), "`cell_type` must be one"),
+        (lambda: annulus_mesh(1.0, 2.0, 2, 2, diagonal="up"), "`diagonal` must be one"),
+    ],
+)
+def test_mapped_mesh_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
