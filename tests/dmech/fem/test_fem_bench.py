@@ -26,3 +26,14 @@ def test_fem_benchmarks_report_their_figures_and_agree_with_scikit_fem(name, dof
     assert report["error"]["relative_residual"] < 1e-10
     assert report["peer"]["error"]["relative_residual"] < 1e-10
     assert 0.5 * int(dofs) < report["dofs"] < 2 * int(dofs)
+
+
+def test_hyperelastic_benchmark_agrees_with_scikit_fem_newton():
+    pytest.importorskip("skfem", reason="scikit-fem is in the test extra")
+    report = run_benchmark(
+        "fem-hyperelastic-3d", {"dofs": "600", "solver": "superlu"}, repeats=1, log=lambda _: None
+    )
+    assert KEYS <= set(report)
+    assert report["peer_rel_diff"] < 1e-8  # the same Newton solution on the same mesh
+    assert report["newton_iterations"] == report["peer_newton_iterations"]
+    assert report["error"]["tip_deflection"] < -0.1  # a large deflection
