@@ -22,10 +22,12 @@ from ._sparse import SparseMatrix, assemble_matrix, assemble_vector
 class Newton(eqx.Module):
     """Newton-Raphson settings for :func:`solve_hyperelasticity` and :func:`solve_small_strain`.
 
-    Each load step iterates ``K δ = -R`` until ``‖R‖ ≤ atol + rtol·ref``, where ``R`` is the
-    residual of the free dofs stacked with the misfit of the prescribed ones and ``ref`` the
-    larger of the step's initial residual and its external load, or until a full Newton step
-    moves no dof by more than ``rtol·max|u|`` (the residual has reached its round-off floor).
+    Each load step iterates ``K δ = -R`` until the force residual of the free dofs is below
+    ``atol + rtol·max(‖f_int‖, ‖λ f_ext‖)`` (internal forces, reactions included: the forces at
+    play, in force units under load or displacement control) and the prescribed values are met
+    to ``atol + rtol·max|λ g|``, or until a full Newton step moves no dof by more than
+    ``rtol·max|u|`` (the residual has reached its round-off floor).
+
     A backtracking line search shortens the step (to the root of the interpolated energy
     slope, or by half after a non-finite state) until the new state is finite (no inverted
     element) and the step is not an overshoot: the residual norm decreases,
@@ -71,7 +73,8 @@ class NonlinearResult(eqx.Module):
         state: history variables at the quadrature points after the last step (a pytree with
             leading axes ``(cells, q)``), or ``None`` for hyperelasticity.
         iterations: Newton iterations of each step, ``(steps,)``.
-        residual_norm: the final residual norm of each step, ``(steps,)``.
+        residual_norm: the final force residual ``‖f_int - λ f_ext‖`` on the free dofs of each
+            step, ``(steps,)``.
         converged: whether each step converged, ``(steps,)``.
         out_of_range: quadrature points where a learned law was evaluated outside its training
             range at each converged step, ``(steps,)`` (always 0 for other laws).
@@ -232,14 +235,26 @@ def _newton(mech: _Mechanics, state, factor, u0, newton: Newton):
     """Converge one load step from ``u0``; returns ``(u, iterations, residual_norm, ok)``."""
     dofs = mech.dirichlet.dofs
     target = factor * mech.dirichlet.values.astype(u0.dtype)
+    external = factor * mech.load
+    free = np.ones(mech.space.num_dofs, bool)
+    free[dofs] = False
+    misfit_tol = newton.atol + newton.rtol * jnp.max(jnp.abs(target), initial=0.0)
+
+    def equilibrated(u, r):
+        """Force balance on the free dofs relative to the forces at play (internal forces,
+        reactions included, and the applied load), and the prescribed values met."""
+        internal = mech.internal_force(u, state)
+        scale = jnp.maximum(jnp.linalg.norm(internal), jnp.linalg.norm(external))
+        force = jnp.linalg.norm(jnp.where(free, r, 0.0))
+        misfit = jnp.max(jnp.abs(r[dofs]), initial=0.0)
+        return (force <= newton.atol + newton.rtol * scale) & (misfit <= misfit_tol), force
+
     r0 = mech.residual(u0, state, factor)
     n0 = jnp.linalg.norm(r0)
-    ref = jnp.maximum(n0, jnp.linalg.norm(factor * mech.load))
-    tol = newton.atol + newton.rtol * ref
 
     def not_done(carry):
-        _, _, norm, k, failed, step_small = carry
-        return (norm > tol) & ~step_small & (k < newton.max_steps) & ~failed
+        _, _, _, k, failed, done = carry
+        return ~done & (k < newton.max_steps) & ~failed
 
     def iterate(carry):
         u, r, norm, k, _, _ = carry
@@ -272,7 +287,7 @@ def _newton(mech: _Mechanics, state, factor, u0, newton: Newton):
             slope = jnp.dot(du, r_new)
             secant = alpha * slope0 / (slope0 - slope)
             alpha = jnp.where(
-                jnp.isfinite(secant), jnp.clip(secant, 0.1 * alpha, 0.9 * alpha), 0.5 * alpha
+                jnp.isfinite(secant), jnp.clip(secant, 0.25 * alpha, 0.9 * alpha), 0.5 * alpha
             )
             return (alpha, *trial(alpha), j + 1)
 
@@ -288,12 +303,12 @@ def _newton(mech: _Mechanics, state, factor, u0, newton: Newton):
         # At round-off level the residual stalls: a full Newton step below rtol of the solution
         # means that further iterations change nothing.
         step_small = jnp.max(jnp.abs(du)) <= newton.rtol * jnp.max(jnp.abs(u_new))
-        return u_new, r_new, norm_new, k + 1, failed, step_small
+        done = equilibrated(u_new, r_new)[0] | step_small
+        return u_new, r_new, norm_new, k + 1, failed, done
 
-    false = jnp.zeros((), bool)
-    init = (u0, r0, n0, jnp.zeros((), jnp.int32), ~jnp.isfinite(n0), false)
-    u, _, norm, k, failed, step_small = jax.lax.while_loop(not_done, iterate, init)
-    return u, k, norm, ((norm <= tol) | step_small) & ~failed
+    init = (u0, r0, n0, jnp.zeros((), jnp.int32), ~jnp.isfinite(n0), equilibrated(u0, r0)[0])
+    u, r, _, k, failed, done = jax.lax.while_loop(not_done, iterate, init)
+    return u, k, equilibrated(u, r)[1], done & ~failed
 
 
 # --- a load step, differentiated by the implicit function theorem --------------------------------
