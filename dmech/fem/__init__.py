@@ -47,9 +47,11 @@ from ._nonlinear import solve_hyperelasticity as solve_hyperelasticity
 from ._nonlinear import solve_small_strain as solve_small_strain
 from ._plot import plot_field as plot_field
 from ._plot import plot_mesh as plot_mesh
+from ._post import flux as flux
 from ._post import project_to_nodes as project_to_nodes
 from ._post import reaction_forces as reaction_forces
 from ._post import strain as strain
+from ._post import strain_energy as strain_energy
 from ._post import stress as stress
 from ._post import von_mises as von_mises
 from ._quadrature import REFERENCE_MEASURE as REFERENCE_MEASURE
@@ -106,6 +108,7 @@ __all__ = [
     "elasticity_matrix",
     "element",
     "external_load",
+    "flux",
     "gauss_jacobi",
     "gauss_legendre",
     "hexahedron_rule",
@@ -131,6 +134,7 @@ __all__ = [
     "solve_small_strain",
     "source_vector",
     "strain",
+    "strain_energy",
     "stress",
     "tabulate",
     "tetrahedron_rule",

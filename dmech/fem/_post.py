@@ -1,4 +1,4 @@
-"""Post-processing: strains, stresses, von Mises, nodal projection, reaction forces."""
+"""Post-processing: strains, stresses, fluxes, von Mises, energy, nodal projection, reactions."""
 
 from __future__ import annotations
 
@@ -128,3 +128,57 @@ def reaction_forces(
     """
     r = matrix @ displacement.reshape(-1) - load
     return r.reshape(displacement.shape)
+
+
+def flux(
+    space: FunctionSpace,
+    solution: Float[Array, " nodes"],
+    conductivity: Float[ArrayLike, "..."] = 1.0,
+) -> Float[Array, "cells q dim"]:
+    """Diffusive flux ``q = -κ ∇u`` (heat flux of a temperature field) at quadrature points.
+
+    Args:
+        space: the scalar space the solution lives on.
+        solution: nodal values, shape ``(num_nodes,)``.
+        conductivity: ``κ``, a scalar or ``(dim, dim)`` tensor; constant, per cell or per
+            quadrature point (as for :func:`diffusion_matrix`).
+
+    Returns:
+        ``q`` of shape ``(num_cells, q, dim)``.
+    """
+    if space.components != 1 or solution.shape != (space.mesh.num_nodes,):
+        raise ValueError(
+            f"flux needs a scalar space and a solution of shape ({space.mesh.num_nodes},); got "
+            f"components={space.components}, solution shape {solution.shape}"
+        )
+    _, grads = space.geometry()
+    gradient = jnp.einsum("cqai,ca->cqi", grads, solution[jnp.asarray(space.mesh.cells)])
+    kappa = jnp.asarray(conductivity, gradient.dtype)
+    dim = space.mesh.dim
+    if kappa.ndim >= 2 and kappa.shape[-2:] == (dim, dim) and kappa.shape != gradient.shape[:2]:
+        k = _per_quadrature_point(kappa, space, 2, "conductivity")
+        return -jnp.einsum("cqij,cqj->cqi", k, gradient)
+    return -_per_quadrature_point(kappa, space, 0, "conductivity")[..., None] * gradient
+
+
+def strain_energy(
+    space: FunctionSpace,
+    displacement: Float[Array, "nodes dim"],
+    stiffness: Float[ArrayLike, "..."],
+) -> Float[Array, ""]:
+    """Elastic strain energy ``½ ∫ ε : C : ε dx`` of a small-strain displacement field.
+
+    At equilibrium under prescribed loads (zero prescribed displacements) it is half the
+    compliance ``fᵀu``.
+
+    Args:
+        space, displacement: as for :func:`strain`.
+        stiffness: the Voigt stiffness (constant, per cell or per quadrature point).
+
+    Returns:
+        The energy, a scalar (units of stress times volume).
+    """
+    dx, _ = space.geometry()
+    eps = strain(space, displacement)
+    sig = stress(space, displacement, stiffness)
+    return 0.5 * jnp.sum(dx * jnp.einsum("cqv,cqv->cq", eps, sig))

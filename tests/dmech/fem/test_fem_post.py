@@ -8,11 +8,13 @@ import pytest
 from dmech.fem import (
     DirichletBC,
     FunctionSpace,
+    flux,
     isotropic_elasticity,
     project_to_nodes,
     reaction_forces,
     solve_linear_elasticity,
     strain,
+    strain_energy,
     stress,
     von_mises,
 )
@@ -82,3 +84,34 @@ def test_reactions_balance_the_applied_load(x64):
     free = np.setdiff1d(np.arange(mesh.num_nodes), clamp)
     np.testing.assert_allclose(r[free], 0.0, atol=1e-11)  # equilibrium away from the supports
     np.testing.assert_allclose(r[clamp].sum(0), -traction * 1.0, rtol=1e-10)  # edge length 1
+
+
+def test_flux_of_a_linear_temperature_is_exact(x64):
+    mesh = rectangle_mesh(3, 2, cell_type="tri6")
+    mesh = mesh.with_points(jnp.asarray(mesh.points, jnp.float64))
+    space = FunctionSpace(mesh)
+    x = np.asarray(mesh.points)
+    temperature = jnp.asarray(2.0 * x[:, 0] - 3.0 * x[:, 1])
+    expected = jnp.broadcast_to(
+        jnp.array([-8.0, 12.0]), (mesh.num_cells, space.num_quadrature_points, 2)
+    )
+    np.testing.assert_allclose(flux(space, temperature, 4.0), expected, rtol=1e-12)
+    kappa = jnp.array([[2.0, 1.0], [1.0, 3.0]])
+    expected = -(kappa @ jnp.array([2.0, -3.0]))
+    np.testing.assert_allclose(flux(space, temperature, kappa)[0, 0], expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="scalar space"):
+        flux(FunctionSpace(mesh, components=2), temperature)
+
+
+def test_strain_energy_is_half_the_compliance(x64):
+    mesh = rectangle_mesh(8, 2, cell_type="quad8", upper=(4.0, 1.0))
+    mesh = mesh.with_points(jnp.asarray(mesh.points, jnp.float64))
+    space = FunctionSpace(mesh, components=2)
+    c = isotropic_elasticity(1.0, 0.3, dim=2, plane="stress")
+    clamp = DirichletBC(space.dofs(select_nodes(mesh, lambda p: np.isclose(p[:, 0], 0.0))))
+    end = select_facets(mesh, lambda p: np.isclose(p[:, 0], 4.0))
+    result = solve_linear_elasticity(
+        space, c, dirichlet=clamp, traction_facets=end, traction=jnp.array([0.0, -1e-3])
+    )
+    energy = strain_energy(space, result.displacement, c)
+    np.testing.assert_allclose(2 * energy, result.compliance(), rtol=1e-10)
