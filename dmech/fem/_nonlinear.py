@@ -392,7 +392,7 @@ def _load_path(mech: _Mechanics, state0, factors, newton: Newton, learned_range)
 
 
 @eqx.filter_jit
-def _solve(mech, state0, factors, newton, learned_range, throw, check_range):
+def _run_load_path(mech, state0, factors, newton, learned_range, throw, check_range):
     state, (us, reactions, iterations, norms, ok, outside) = _load_path(
         mech, state0, factors, newton, learned_range
     )
@@ -538,7 +538,7 @@ def solve_hyperelasticity(
     )
     mech = _Mechanics(space, energy, params, load, dirichlet, "hyperelastic")
     factors = _load_factors(load_steps).astype(dtype)
-    return _solve(mech, None, factors, newton, None, throw, False)
+    return _run_load_path(mech, None, factors, newton, None, throw, False)
 
 
 def solve_small_strain(
@@ -627,7 +627,7 @@ def solve_small_strain(
     mech = _Mechanics(space, law, params, load, dirichlet, "small_strain")
     factors = _load_factors(load_steps).astype(dtype)
     learned_range = getattr(law, "out_of_range", None)
-    return _solve(mech, state, factors, newton, learned_range, throw, check_range)
+    return _run_load_path(mech, state, factors, newton, learned_range, throw, check_range)
 
 
 def _point_slice(tree: PyTree, space: FunctionSpace) -> PyTree:
