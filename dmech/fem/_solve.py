@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
+import os
 import threading
 
 import equinox as eqx
@@ -131,39 +132,60 @@ def linear_solve(
 
 # --- direct solves on the host, with the factorisation kept for the adjoint --------------------
 
+# Factorisations kept for adjoint solves, oldest first. A differentiated solve keeps its factors
+# here until its adjoint solve has run (then they are freed: one backward pass per forward pass,
+# as in grad, value_and_grad and, batched into one call, jacrev), or until newer ones push them
+# out. A plain (undifferentiated) solve keeps nothing. An adjoint whose factors are gone
+# (evicted, or a second call of the same vjp) factorises again: slower, never wrong. Factors can
+# be large (GBs in 3D), so at most _FACTORS_KEPT live at once, the one being built included (one
+# more while evicted factors are rebuilt for an adjoint solve).
 _FACTORS: collections.OrderedDict[int, _Factor] = collections.OrderedDict()
 _FACTORS_KEPT = 2
 _FACTOR_IDS = itertools.count(1)
 _LOCK = threading.Lock()
+# For benchmarks and tests: factorisations computed, adjoint solves on kept factors, and the
+# memory of PARDISO's last factorisation.
+_STATS: collections.Counter[str] = collections.Counter()
 
 
 class _Factor:
     """A factorised matrix that solves ``A x = b`` and ``Aᵀ x = b``."""
 
     def __init__(self, pattern: SparsityPattern, solver: AbstractLinearSolver, data: np.ndarray):
-        csr = sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=pattern.shape)
         self.dtype = data.dtype
+        self.evicted = False  # no longer kept: freed when no solve uses them
+        self.users = 0  # adjoint solves running on these factors
+        self.lu = self.pardiso = None
         if isinstance(solver, Pardiso):
-            pypardiso = _import_pypardiso()
             if solver.positive_definite:  # real SPD: PARDISO reads the upper triangle
-                sym = (csr + csr.T) * 0.5  # of the symmetric part, as documented
-                self.csr = sp.triu(sym, format="csr").astype(np.float64)
+                self.csr = _upper_symmetric_part(pattern, data)  # of (A + Aᵀ)/2, as documented
                 self.csc_transpose = self.csr  # A = Aᵀ
-                self.pardiso = pypardiso.PyPardisoSolver(mtype=2)
+                self.pardiso = _pardiso_solver(mtype=2)
             else:
-                self.csr = sp.csr_matrix(csr, dtype=np.float64)
+                self.csr = sp.csr_matrix(
+                    (np.asarray(data, np.float64), pattern.indices, pattern.indptr),
+                    shape=pattern.shape,
+                )
                 # The same arrays read as CSC are Aᵀ: PARDISO solves transposed on the
                 # factors of A (it recognises the arrays and skips the factorisation).
                 self.csc_transpose = sp.csc_matrix(
                     (self.csr.data, self.csr.indices, self.csr.indptr), shape=pattern.shape
                 )
-                self.pardiso = pypardiso.PyPardisoSolver(mtype=11)
+                self.pardiso = _pardiso_solver(mtype=11)
             self.csr.sort_indices()
             self.pardiso.set_statistical_info_off()
-            self.pardiso.factorize(self.csr)
-            self.lu = None
+            try:
+                self.pardiso.factorize(self.csr)
+            except BaseException:
+                self.free()  # PARDISO's partial factors are not garbage collected
+                raise
+            # PARDISO's peak memory in KiB: analysis (iparm[14]), or kept + factors (15 + 16).
+            iparm = self.pardiso.iparm
+            _STATS["pardiso_factor_kb"] = int(max(iparm[14], iparm[15] + iparm[16]))
         elif isinstance(solver, SparseLU):
-            csc = sp.csc_matrix(csr)
+            csc = sp.csc_matrix(
+                sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=pattern.shape)
+            )
             if solver.symmetric:
                 self.lu = spla.splu(
                     csc,
@@ -188,17 +210,106 @@ class _Factor:
         return np.asarray(x).astype(b.dtype)
 
     def free(self) -> None:
-        if self.lu is None:
+        """Release the factors now (MKL's memory is not garbage collected)."""
+        if self.pardiso is not None:
             self.pardiso.free_memory(everything=True)
+        self.pardiso = self.lu = self.csr = self.csc_transpose = None
+
+
+class _UpperSymmetric:
+    """How the upper triangle of ``(A + Aᵀ)/2`` reads off the stored values of ``A``, for a
+    structurally symmetric pattern (every FE matrix): its CSR structure and, for each of its
+    entries, the positions of ``A_ij`` and ``A_ji`` among ``A``'s values."""
+
+    def __init__(self, pattern: SparsityPattern):
+        nnz = pattern.nnz
+        index = np.int32 if nnz < 2**31 else np.int64
+        # The position of A_ji for every stored A_ij: CSR -> CSC is O(nnz) in SciPy.
+        positions = sp.csr_matrix(
+            (np.arange(nnz, dtype=index), pattern.indices, pattern.indptr), shape=pattern.shape
+        ).T.tocsr()
+        positions.sort_indices()
+        self.symmetric = np.array_equal(positions.indptr, pattern.indptr) and np.array_equal(
+            positions.indices, pattern.indices
+        )
+        if not self.symmetric:
+            return
+        rows, cols = pattern.rows, pattern.indices
+        self.upper = np.flatnonzero(cols >= rows).astype(index)
+        self.mirror = positions.data[self.upper]
+        del positions
+        self.indices = np.ascontiguousarray(cols[self.upper], dtype=np.int32)
+        self.indptr = np.zeros(pattern.shape[0] + 1, np.int32)
+        np.cumsum(np.bincount(rows[self.upper], minlength=pattern.shape[0]), out=self.indptr[1:])
+        self.shape = pattern.shape
+
+
+_UPPER: collections.OrderedDict[tuple, _UpperSymmetric] = collections.OrderedDict()
+
+
+def _upper_symmetric_part(pattern: SparsityPattern, data: np.ndarray) -> sp.csr_matrix:
+    """The upper triangle of ``(A + Aᵀ)/2`` in float64 CSR, without forming ``A + Aᵀ``."""
+    # Keyed by the CSR structure alone (content-hashed), not by the whole pattern.
+    key = (pattern.shape, pattern._indptr, pattern._indices)
+    with _LOCK:
+        upper = _UPPER.get(key)
+    if upper is None:
+        upper = _UpperSymmetric(pattern)
+        with _LOCK:
+            _UPPER[key] = upper
+            while len(_UPPER) > 2:
+                _UPPER.popitem(last=False)
+    if not upper.symmetric:  # general patterns: form the symmetric part
+        csr = sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=pattern.shape)
+        return sp.triu((csr + csr.T) * 0.5, format="csr").astype(np.float64)
+    values = np.asarray(data, np.float64)
+    upper_values = values[upper.upper]
+    upper_values += values[upper.mirror]
+    upper_values *= 0.5  # exact on the diagonal, where the mirror is the entry itself
+    indptr, indices = upper.indptr, upper.indices
+    # Zero off-diagonal entries (rows and columns of Dirichlet dofs) are left out, as SciPy's
+    # sum would: fewer couplings for the fill-reducing ordering. The diagonal, first in its
+    # row of the upper triangle, stays.
+    dropped = upper_values == 0.0
+    first = indptr[:-1][np.diff(indptr) > 0]
+    dropped[first[indices[first] == np.flatnonzero(np.diff(indptr) > 0)]] = False
+    if dropped.any():
+        where = np.flatnonzero(dropped)
+        row_of = np.searchsorted(indptr, where, side="right") - 1
+        indptr = indptr - np.concatenate(
+            ([0], np.cumsum(np.bincount(row_of, minlength=upper.shape[0])))
+        ).astype(np.int32)
+        kept = ~dropped
+        upper_values, indices = upper_values[kept], indices[kept]
+    matrix = sp.csr_matrix((upper_values, indices, indptr), shape=upper.shape)
+    matrix.has_sorted_indices = True  # columns ascend within each row, as in A
+    return matrix
 
 
 def _factorise(pattern: SparsityPattern, solver: AbstractLinearSolver, data: np.ndarray):
     """The factorisation of ``A``, or None when it is singular."""
+    _STATS["factorisations"] += 1
     try:
         factor = _Factor(pattern, solver, data)
     except _SolveFailure:  # SuperLU "exactly singular"; PARDISO errors
         return None
     return factor
+
+
+def _make_room() -> None:
+    """Free the oldest kept factors before a new factorisation, so that at most
+    ``_FACTORS_KEPT`` live at once."""
+    with _LOCK:
+        while len(_FACTORS) >= _FACTORS_KEPT:
+            _evict(next(iter(_FACTORS)))
+
+
+def _evict(fid: int) -> None:
+    """Drop kept factors (holding ``_LOCK``); freed now, or by the solve still using them."""
+    factor = _FACTORS.pop(fid)
+    factor.evicted = True
+    if not factor.users:
+        factor.free()
 
 
 def _pardiso_error() -> tuple[type[BaseException], ...]:
@@ -211,6 +322,15 @@ def _pardiso_error() -> tuple[type[BaseException], ...]:
 
 # SuperLU: RuntimeError("exactly singular"); pypardiso: ValueError (empty rows), PyPardisoError.
 _SolveFailure: tuple[type[BaseException], ...] = (RuntimeError, ValueError, *_pardiso_error())
+
+
+def _pardiso_solver(mtype: int):
+    """A new PARDISO handle."""
+    solver = _import_pypardiso().PyPardisoSolver(mtype=mtype)
+    # Without PYPARDISO_MKL_RT, pypardiso looks for MKL with a recursive glob of the environment
+    # on every new solver (0.4 s here, once per factorisation): point it at the library found.
+    os.environ.setdefault("PYPARDISO_MKL_RT", solver.libmkl._name)
+    return solver
 
 
 def _import_pypardiso():
@@ -253,35 +373,84 @@ def _bytes_struct(like) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct((*like.shape, jnp.dtype(like.dtype).itemsize), jnp.uint8)
 
 
-def _host_solve(pattern, solver, dtype, data, rhs):
+def _host_solve(pattern, solver, dtype, keep, data, rhs):
+    """Factorise and solve; with ``keep``, store the factors for the adjoint solve and return
+    their id (0: none kept)."""
     data, rhs = _host_array(data, dtype), _host_array(rhs, dtype)
+    _make_room()
     factor = _factorise(pattern, solver, data)
     x = factor.solve(rhs) if factor is not None else np.full_like(rhs, np.nan)
-    if factor is None or not np.all(np.isfinite(x)):
-        return _as_bytes(np.full_like(rhs, np.nan)), np.int32(0)
+    if factor is None or not np.all(np.isfinite(x)) or not keep:
+        if factor is not None:
+            factor.free()
+        if factor is None or not np.all(np.isfinite(x)):
+            x = np.full_like(rhs, np.nan)
+        return _as_bytes(x), np.int32(0)
     with _LOCK:
         fid = next(_FACTOR_IDS) % (2**31 - 1)
         _FACTORS[fid] = factor
-        while len(_FACTORS) > _FACTORS_KEPT:
-            _FACTORS.popitem(last=False)[1].free()
     return _as_bytes(x), np.int32(fid)
 
 
 def _host_adjoint(pattern, solver, dtype, fid, data, g):
-    g = _host_array(g, dtype)
-    with _LOCK:
-        factor = _FACTORS.get(int(fid))
-    if factor is None:  # evicted (or solved in another process): factorise again
-        factor = _factorise(pattern, solver, _host_array(data, dtype))
-        if factor is None:
-            return _as_bytes(np.full_like(g, np.nan))
-    return _as_bytes(factor.solve(g, transpose=True))
+    """Adjoint solves ``Aᵀ λ = g`` on the factors the forward solve kept, which are then freed.
+
+    Under ``vmap`` the arguments carry leading batch axes (``vmap_method="expand_dims"``: size 1
+    where unbatched): cotangents that share factors (``jacrev``) are solved together, as one
+    solve with many right-hand sides.
+    """
+    g, data, fid = _host_array(g, dtype), _host_array(data, dtype), np.asarray(fid)
+    lead = np.broadcast_shapes(fid.shape, data.shape[:-1], g.shape[:-1])
+    n = g.shape[-1]
+    rhs = np.broadcast_to(g, (*lead, n)).reshape(-1, n)
+    fids = np.broadcast_to(fid, lead).reshape(-1)
+    rows = np.arange(int(np.prod(data.shape[:-1]))).reshape(data.shape[:-1])
+    rows = np.broadcast_to(rows, lead).reshape(-1)  # which matrix each cotangent belongs to
+    data = data.reshape(-1, data.shape[-1])
+    lam = np.empty_like(rhs)
+    for f in np.unique(fids):
+        group = np.flatnonzero(fids == f)
+        with _LOCK:
+            factor = _FACTORS.get(int(f))
+            if factor is not None:
+                factor.users += 1  # not freed under this solve by another thread
+        if factor is not None:
+            try:
+                lam[group] = _solve_many(factor, rhs[group])
+            finally:
+                with _LOCK:
+                    _STATS["adjoints_on_kept_factors"] += 1
+                    factor.users -= 1
+                    if int(f) in _FACTORS:
+                        _evict(int(f))  # its adjoint is done: free the factors
+                    elif not factor.users:
+                        factor.free()
+            continue
+        # Evicted, or solved in another process: factorise again, for these solves only.
+        for row in np.unique(rows[group]):
+            sub = group[rows[group] == row]
+            factor = _factorise(pattern, solver, data[row])
+            if factor is None:
+                lam[sub] = np.nan
+                continue
+            try:
+                lam[sub] = _solve_many(factor, rhs[sub])
+            finally:
+                factor.free()
+    return _as_bytes(lam.reshape(*lead, n))
 
 
-def _callback_solve(pattern, solver, data, rhs):
+def _solve_many(factor: _Factor, rhs: np.ndarray) -> np.ndarray:
+    """``Aᵀ⁻¹`` applied to every row of ``rhs`` (shape ``(k, n)``)."""
+    if rhs.shape[0] == 1:
+        return factor.solve(rhs[0], transpose=True)[None]
+    return factor.solve(np.asfortranarray(rhs.T), transpose=True).T
+
+
+def _callback_solve(pattern, solver, data, rhs, keep):
     shapes = (_bytes_struct(rhs), jax.ShapeDtypeStruct((), jnp.int32))
     raw, fid = jax.pure_callback(
-        functools.partial(_host_solve, pattern, solver, jnp.dtype(rhs.dtype).name),
+        functools.partial(_host_solve, pattern, solver, jnp.dtype(rhs.dtype).name, keep),
         shapes,
         _to_bytes(data),
         _to_bytes(rhs),
@@ -292,12 +461,13 @@ def _callback_solve(pattern, solver, data, rhs):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _direct_solve(pattern, solver, data, rhs):
-    x, _ = _callback_solve(pattern, solver, data, rhs)
+    # Not differentiated: no adjoint will come, so the factors are freed at once.
+    x, _ = _callback_solve(pattern, solver, data, rhs, keep=False)
     return x
 
 
 def _direct_solve_fwd(pattern, solver, data, rhs):
-    x, fid = _callback_solve(pattern, solver, data, rhs)
+    x, fid = _callback_solve(pattern, solver, data, rhs, keep=True)
     return x, (data, x, fid)
 
 
@@ -309,7 +479,7 @@ def _direct_solve_bwd(pattern, solver, residuals, g):
         fid,
         _to_bytes(data),
         _to_bytes(g),
-        vmap_method="sequential",
+        vmap_method="expand_dims",  # batched cotangents: one solve, many right-hand sides
     )
     lam = _from_bytes(raw, g.dtype)
     rows = jnp.asarray(pattern.rows)
