@@ -610,11 +610,10 @@ def solve_small_strain(
         ) from error
     if getattr(stress_shape, "shape", None) != (6,):
         raise ValueError(f"law must return a (6,) Voigt stress, got {stress_shape}")
-    state_in = jax.tree.structure(_point_slice(state, space))
-    if jax.tree.structure(state_out) != state_in:
+    state_in, state_back = (jax.tree.structure(t) for t in (_point_slice(state, space), state_out))
+    if state_in != state_back:  # type: ignore[operator]
         raise ValueError(
-            f"law must return new_state with the structure of state: {state_in} vs "
-            f"{jax.tree.structure(state_out)}"
+            f"law must return new_state with the structure of state: {state_in} vs {state_back}"
         )
     load = external_load(
         space,

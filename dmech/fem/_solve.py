@@ -202,6 +202,8 @@ class _Factor:
         if self.lu is not None:
             x = self.lu.solve(b, trans="T" if transpose else "N")
         else:
+            if self.pardiso is None:
+                raise RuntimeError("these factors were freed")
             matrix = self.csc_transpose if transpose else self.csr
             try:
                 x = self.pardiso.solve(matrix, np.asarray(b, np.float64))
