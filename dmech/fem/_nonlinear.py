@@ -528,16 +528,13 @@ def solve_hyperelasticity(
         raise ValueError(f"energy(F, params) failed on one quadrature point: {error}") from error
     if getattr(out, "shape", None) != ():
         raise ValueError(f"energy must return a scalar, got shape {getattr(out, 'shape', None)}")
-    load = external_load(
-        space,
+    loads = dict(
         body_force=body_force,
         traction_facets=traction_facets,
         traction=traction,
         point_load=point_load,
-        dtype=dtype,
     )
-    mech = _Mechanics(space, energy, params, load, dirichlet, "hyperelastic")
-    factors = _load_factors(load_steps).astype(dtype)
+    mech, factors = _mechanics(space, energy, params, "hyperelastic", dirichlet, load_steps, loads)
     return _run_load_path(mech, None, factors, newton, None, throw, False)
 
 
@@ -615,18 +612,22 @@ def solve_small_strain(
         raise ValueError(
             f"law must return new_state with the structure of state: {state_in} vs {state_back}"
         )
-    load = external_load(
-        space,
+    loads = dict(
         body_force=body_force,
         traction_facets=traction_facets,
         traction=traction,
         point_load=point_load,
-        dtype=dtype,
     )
-    mech = _Mechanics(space, law, params, load, dirichlet, "small_strain")
-    factors = _load_factors(load_steps).astype(dtype)
+    mech, factors = _mechanics(space, law, params, "small_strain", dirichlet, load_steps, loads)
     learned_range = getattr(law, "out_of_range", None)
     return _run_load_path(mech, state, factors, newton, learned_range, throw, check_range)
+
+
+def _mechanics(space, material, params, kind, dirichlet, load_steps, loads):
+    """The differentiable problem of a load path and its load factors."""
+    load = external_load(space, dtype=space.mesh.points.dtype, **loads)
+    mech = _Mechanics(space, material, params, load, dirichlet, kind)
+    return mech, _load_factors(load_steps).astype(load.dtype)
 
 
 def _point_slice(tree: PyTree, space: FunctionSpace) -> PyTree:
