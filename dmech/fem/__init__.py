@@ -67,8 +67,10 @@ from ._quadrature import triangle_rule as triangle_rule
 from ._solve import PCG as PCG
 from ._solve import AbstractLinearSolver as AbstractLinearSolver
 from ._solve import Pardiso as Pardiso
+from ._solve import PCGInfo as PCGInfo
 from ._solve import SparseLU as SparseLU
 from ._solve import linear_solve as linear_solve
+from ._solve import pcg as pcg
 from ._space import FunctionSpace as FunctionSpace
 from ._sparse import SparseMatrix as SparseMatrix
 from ._sparse import SparsityPattern as SparsityPattern
@@ -90,6 +92,7 @@ __all__ = [
     "LinearElasticResult",
     "Newton",
     "NonlinearResult",
+    "PCGInfo",
     "Pardiso",
     "Quad4",
     "Quad8",
@@ -122,6 +125,7 @@ __all__ = [
     "linear_solve",
     "mass_matrix",
     "neo_hookean",
+    "pcg",
     "plot_field",
     "plot_mesh",
     "project_to_nodes",

@@ -11,7 +11,6 @@ import threading
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import lineax as lx
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -65,12 +64,14 @@ class Pardiso(AbstractLinearSolver):
 class PCG(AbstractLinearSolver):
     """Jacobi-preconditioned conjugate gradients, jit-compiled (for GPUs and large 3D).
 
-    For symmetric positive definite matrices. Differentiated implicitly by lineax (one more
-    CG solve with the same operator), never by unrolling the iterations.
+    For symmetric positive definite matrices. Runs as one ``lax.while_loop`` on the device,
+    with the sparse product as its only kernel. Differentiated by the adjoint method (one
+    more PCG solve with the same, symmetric, matrix), never by unrolling the iterations.
 
     Attributes:
-        rtol, atol: stop when ``‖r‖ ≤ atol + rtol ‖b‖`` (max norm).
-        max_steps: iteration budget; reaching it is an error (``throw=True``).
+        rtol, atol: stop when ``‖b - A x‖₂ ≤ max(atol, rtol ‖b‖₂)`` (the recurred residual).
+        max_steps: iteration budget (default ``10 n``); reaching it is an error
+            (``throw=True``), as is a direction of non-positive curvature (``A`` not SPD).
         jacobi: precondition with the inverse diagonal.
     """
 
@@ -494,29 +495,104 @@ def _direct_solve_bwd(pattern, solver, residuals, g):
 _direct_solve.defvjp(_direct_solve_fwd, _direct_solve_bwd)
 
 
-# --- PCG through lineax -------------------------------------------------------------------------
+# --- PCG on the device --------------------------------------------------------------------------
 
 
-def _matvec(matrix: SparseMatrix, x):
-    return matrix @ x
+class PCGInfo(eqx.Module):
+    """What one PCG solve did: ``steps`` taken, final ``residual_norm`` ‖b - A x‖₂ (recurred),
+    ``converged``, and ``positive_definite`` (false if a direction of non-positive curvature
+    was met)."""
+
+    steps: Array
+    residual_norm: Array
+    converged: Array
+    positive_definite: Array
+
+
+def pcg(
+    matrix: SparseMatrix, rhs: Float[Array, " n"], solver: PCG = PCG()
+) -> tuple[Float[Array, " n"], PCGInfo]:
+    """Solve ``A x = b`` by PCG and return ``(x, info)``, for monitoring (not differentiable:
+    use :func:`linear_solve`, which raises on failure, inside an objective)."""
+    n = matrix.shape[0]
+    if rhs.shape != (n,):
+        raise ValueError(f"rhs must have shape ({n},), got {rhs.shape}")
+    return _cg(matrix, rhs.astype(matrix.data.dtype), solver)
+
+
+def _cg(matrix: SparseMatrix, b, solver: PCG):
+    n = matrix.shape[0]
+    max_steps = solver.max_steps if solver.max_steps is not None else 10 * n
+    if solver.jacobi:
+        diagonal = matrix.diagonal()
+        inverse_diagonal = jnp.where(diagonal > 0, 1 / jnp.where(diagonal > 0, diagonal, 1), 1)
+    else:
+        inverse_diagonal = jnp.ones_like(b)
+    tol = jnp.maximum(solver.atol, solver.rtol * jnp.linalg.norm(b))
+    z = inverse_diagonal * b
+    # state: x, r, p, r·z, ‖r‖, step, curvature positive
+    init = (jnp.zeros_like(b), b, z, jnp.dot(b, z), jnp.linalg.norm(b), 0, jnp.array(True))
+
+    def cond(state):
+        *_, r_norm, step, positive = state
+        return (r_norm > tol) & (step < max_steps) & positive
+
+    def body(state):
+        x, r, p, rz, _, step, _ = state
+        ap = matrix @ p
+        curvature = jnp.dot(p, ap)
+        positive = curvature > 0
+        alpha = jnp.where(positive, rz / jnp.where(positive, curvature, 1), 0)
+        x = x + alpha * p
+        r = r - alpha * ap
+        z = inverse_diagonal * r
+        rz_new = jnp.dot(r, z)
+        p = z + (rz_new / rz) * p
+        return x, r, p, rz_new, jnp.linalg.norm(r), step + 1, positive
+
+    x, _, _, _, r_norm, steps, positive = jax.lax.while_loop(cond, body, init)
+    converged = (r_norm <= tol) & positive
+    return x, PCGInfo(jnp.asarray(steps), r_norm, converged, positive)
 
 
 def _pcg_solve(matrix: SparseMatrix, rhs, solver: PCG, throw: bool):
-    n = matrix.shape[0]
-    structure = jax.ShapeDtypeStruct((n,), matrix.data.dtype)
-    operator = lx.FunctionLinearOperator(
-        eqx.Partial(_matvec, matrix), structure, tags=lx.positive_semidefinite_tag
+    return _pcg_differentiable(solver, throw, matrix, rhs)
+
+
+def _checked(x, info: PCGInfo, solver: PCG, throw: bool, what: str):
+    if not throw:
+        return jnp.where(info.converged, x, jnp.nan)
+    x = eqx.error_if(
+        x,
+        ~info.positive_definite,
+        f"linear_solve: PCG{what} met a direction of non-positive curvature (the matrix is "
+        "not symmetric positive definite)",
     )
-    options = {}
-    if solver.jacobi:
-        # The preconditioner changes the iterations, not the solution: no gradient through it.
-        inverse_diagonal = jax.lax.stop_gradient(1.0 / matrix.diagonal())
-        options["preconditioner"] = lx.TaggedLinearOperator(
-            lx.DiagonalLinearOperator(inverse_diagonal), lx.positive_semidefinite_tag
-        )
-    cg = lx.CG(
-        rtol=solver.rtol,
-        atol=solver.atol,
-        max_steps=solver.max_steps if solver.max_steps is not None else 10 * n,
+    return eqx.error_if(
+        x,
+        ~info.converged,
+        f"linear_solve: PCG{what} did not reach rtol={solver.rtol}, atol={solver.atol} within "
+        f"max_steps={solver.max_steps or '10 n'} iterations",
     )
-    return lx.linear_solve(operator, rhs, cg, options=options, throw=throw).value
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _pcg_differentiable(solver, throw, matrix, rhs):
+    return _checked(*_cg(matrix, rhs, solver), solver, throw, "")
+
+
+def _pcg_fwd(solver, throw, matrix, rhs):
+    x = _pcg_differentiable(solver, throw, matrix, rhs)
+    return x, (matrix, x)
+
+
+def _pcg_bwd(solver, throw, residuals, g):
+    matrix, x = residuals
+    # A is symmetric: the adjoint system has the same matrix.
+    lam = _checked(*_cg(matrix, g, solver), solver, throw, " (adjoint solve)")
+    rows = jnp.asarray(matrix.pattern.rows)
+    cols = jnp.asarray(matrix.pattern.indices)
+    return SparseMatrix(-lam[rows] * x[cols], matrix.pattern), lam
+
+
+_pcg_differentiable.defvjp(_pcg_fwd, _pcg_bwd)

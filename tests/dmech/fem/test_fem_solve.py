@@ -15,6 +15,7 @@ from dmech.fem import (
     _solve,
     assemble_matrix,
     linear_solve,
+    pcg,
 )
 from dmech.testing import check_grad, count_compiles
 
@@ -148,8 +149,37 @@ def test_pardiso_reports_a_matrix_that_is_not_positive_definite(x64):
 
 def test_pcg_non_convergence_is_reported(x64):
     matrix, _ = _spd()
-    with pytest.raises(Exception, match="maximum number of solver steps"):
+    with pytest.raises(Exception, match="did not reach rtol"):
         jax.block_until_ready(linear_solve(matrix, jnp.ones(30), PCG(rtol=1e-14, max_steps=2)))
+    x = linear_solve(matrix, jnp.ones(30), PCG(rtol=1e-14, max_steps=2), throw=False)
+    assert np.all(np.isnan(np.asarray(x)))
+
+
+def test_pcg_reports_a_matrix_that_is_not_positive_definite(x64):
+    matrix, _ = _spd()
+    negative = SparseMatrix(-matrix.data, matrix.pattern)
+    with pytest.raises(Exception, match="non-positive curvature"):
+        jax.block_until_ready(linear_solve(negative, jnp.ones(30), PCG()))
+    _, info = pcg(negative, jnp.ones(30))
+    assert not info.positive_definite and not info.converged
+
+
+def test_pcg_converges_on_a_load_with_zero_entries(x64):
+    # A finite-element load is zero at most dofs: the stopping test is on the residual norm
+    # relative to ‖b‖ (an entrywise relative test never passes at the unloaded dofs).
+    matrix, dense = _spd()
+    b = jnp.zeros(30).at[3].set(1e-3)
+    x, info = pcg(matrix, b, PCG(rtol=1e-10))
+    assert info.converged and int(info.steps) <= 30
+    assert float(info.residual_norm) <= 1e-13
+    expected = np.linalg.solve(dense, np.asarray(b))
+    np.testing.assert_allclose(x, expected, atol=1e-8 * np.abs(expected).max())
+    # vmapped over right-hand sides, each stops at its own tolerance
+    batch = jnp.stack([b, jnp.ones(30)])
+    xs = jax.vmap(lambda r: linear_solve(matrix, r, PCG(rtol=1e-10)))(batch)
+    expected = np.linalg.solve(dense, np.asarray(batch).T).T
+    for got, want in zip(np.asarray(xs), expected, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-8 * np.abs(want).max())
 
 
 def test_bad_arguments():
