@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._custom_types import Array, Float
-from ._sparse import SparseMatrix, SparsityPattern
+from ._sparse import SparseMatrix, SparsityPattern, row_padded_matvec
 
 
 class AbstractLinearSolver(eqx.Module):
@@ -529,6 +529,7 @@ def _cg(matrix: SparseMatrix, b, solver: PCG):
     else:
         inverse_diagonal = jnp.ones_like(b)
     tol = jnp.maximum(solver.atol, solver.rtol * jnp.linalg.norm(b))
+    matvec = row_padded_matvec(matrix)
     z = inverse_diagonal * b
     # state: x, r, p, r·z, ‖r‖, step, curvature positive
     init = (jnp.zeros_like(b), b, z, jnp.dot(b, z), jnp.linalg.norm(b), 0, jnp.array(True))
@@ -539,7 +540,7 @@ def _cg(matrix: SparseMatrix, b, solver: PCG):
 
     def body(state):
         x, r, p, rz, _, step, _ = state
-        ap = matrix @ p
+        ap = matvec(p)
         curvature = jnp.dot(p, ap)
         positive = curvature > 0
         alpha = jnp.where(positive, rz / jnp.where(positive, curvature, 1), 0)

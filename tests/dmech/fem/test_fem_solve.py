@@ -190,3 +190,20 @@ def test_bad_arguments():
         PCG(rtol=-1.0)
     with pytest.raises(ValueError, match="max_steps"):
         PCG(max_steps=0)
+
+
+def test_row_padded_product_equals_the_sparse_product(x64):
+    from dmech.fem._sparse import _padded_rows, row_padded_matvec
+
+    matrix, dense = _spd()
+    x = jnp.asarray(np.random.default_rng(5).normal(size=30))
+    assert _padded_rows(matrix.pattern) is not None
+    np.testing.assert_allclose(row_padded_matvec(matrix)(x), dense @ np.asarray(x), atol=1e-12)
+    # one long row (an arrow matrix): padding would more than double the storage, so `@`
+    n = 40
+    dofs = np.stack([np.zeros(n - 1, int), np.arange(1, n)], axis=1)
+    ke = np.tile(np.array([[2.0, -1.0], [-1.0, 2.0]]), (n - 1, 1, 1))
+    arrow = assemble_matrix(jnp.asarray(ke), SparsityPattern(dofs, n))
+    assert _padded_rows(arrow.pattern) is None
+    y = jnp.asarray(np.random.default_rng(6).normal(size=n))
+    np.testing.assert_allclose(row_padded_matvec(arrow)(y), _dense(dofs, ke, n) @ np.asarray(y))
