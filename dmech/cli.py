@@ -126,8 +126,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _constants_as_arguments() -> None:
+    """Have jit pass large closed-over arrays to compiled programs as arguments.
+
+    dmech keeps a mesh's index arrays (connectivity, sparsity pattern, scatter map) as static
+    numpy data; by default JAX embeds them in the compiled program, which at 1e6 dofs (GBs of
+    indices) takes minutes to compile instead of seconds. Hoisting them is JAX's coming
+    default (docs.jax.dev, "Handling of closed-over constants"); a value the user set in
+    ``JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS`` is kept.
+    """
+    import os
+
+    if "JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS" in os.environ:
+        return
+    import jax
+
+    try:
+        jax.config.update("jax_use_simplified_jaxpr_constants", True)
+    except AttributeError:  # a JAX where the flag is gone (its behaviour the default)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _constants_as_arguments()
     return args.func(args)
 
 

@@ -95,6 +95,19 @@ def _strain_displacement(grads: Float[Array, "... n d"]) -> Float[Array, "... nv
     return jnp.stack([jnp.stack(r, axis=-1).reshape(*batch, n * d) for r in rows], axis=-2)
 
 
+def _voigt_map(dim: int) -> np.ndarray:
+    """``P[v, i, k]``: Voigt strain ``ε_v = Σ_ik P[v,i,k] ∂_k u_i`` (engineering shears), in the
+    order of :func:`_strain_displacement` (xx, yy, xy in 2D; xx, yy, zz, yz, xz, xy in 3D)."""
+    if dim == 2:
+        pairs = [(0, 0), (1, 1), (0, 1)]
+    else:
+        pairs = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
+    p = np.zeros((len(pairs), dim, dim))
+    for v, (i, k) in enumerate(pairs):
+        p[v, i, k] = p[v, k, i] = 1.0
+    return p
+
+
 def _per_quadrature_point(field, space: FunctionSpace, trailing: int, name: str):
     """Broadcast a material field (constant, per cell, or per quadrature point) to (C, q, ...)."""
     field = jnp.asarray(field)
@@ -180,10 +193,22 @@ def elasticity_matrix(space: FunctionSpace, stiffness: Float[ArrayLike, "..."]) 
     c = jnp.asarray(stiffness, dx.dtype)
     if c.shape[-2:] != (nv, nv):
         raise ValueError(f"stiffness must end in shape ({nv}, {nv}) in {dim}D, got {c.shape}")
-    cq = _per_quadrature_point(c, space, 2, "stiffness")
-    b = _strain_displacement(grads)  # (C, q, nv, nd)
-    ke = jnp.einsum("cq,cqvi,cqvw,cqwj->cij", dx, b, cq, b)
-    return assemble_matrix(ke, space.pattern)
+    # K_e[(a,i),(b,j)] = Σ_q dx Σ_kl ∂_k φ_a D_ikjl ∂_l φ_b with D the 4th-order tensor of the
+    # Voigt C: contracted on gradients, never forming B (whose products with C and B would
+    # be the largest arrays of the assembly). A constant or per-cell C is summed over the
+    # quadrature points first.
+    voigt = jnp.asarray(_voigt_map(dim), dx.dtype)  # (nv, d, d)
+    tensor = jnp.einsum("vik,...vw,wjl->...ikjl", voigt, c, voigt)
+    cells, n = grads.shape[0], grads.shape[2]
+    if c.ndim == 2 or c.shape[:-2] == (cells,):
+        h = jnp.einsum("cq,cqak,cqbl->cabkl", dx, grads, grads)  # (C, n, n, d, d)
+        spec = "cabkl,ikjl->caibj" if c.ndim == 2 else "cabkl,cikjl->caibj"
+        ke = jnp.einsum(spec, h, tensor)
+    else:
+        tq = _per_quadrature_point(tensor.reshape(*c.shape[:-2], -1), space, 1, "stiffness")
+        tq = tq.reshape(*tq.shape[:2], dim, dim, dim, dim)
+        ke = jnp.einsum("cq,cqak,cqikjl,cqbl->caibj", dx, grads, tq, grads)
+    return assemble_matrix(ke.reshape(cells, n * dim, n * dim), space.pattern)
 
 
 # --- load vectors -------------------------------------------------------------------------------

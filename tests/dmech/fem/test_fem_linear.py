@@ -361,3 +361,26 @@ def test_plate_with_hole_matches_kirsch(x64):
     assert fine < 3e-3
     assert peak_h == pytest.approx(peak, rel=5e-3)  # the stress concentration, near 3
     assert 2.9 < peak < 3.0
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_anisotropic_stiffness_equals_the_b_matrix_form(x64, dim):
+    # K = ∫ Bᵀ C B dx is assembled on gradients (no B); check it against the textbook form
+    # for a random anisotropic C that is constant, per cell and per quadrature point.
+    from dmech.fem._linear import _strain_displacement
+
+    mesh = rectangle_mesh(3, 2, cell_type="quad4") if dim == 2 else box_mesh(2, 2, 1)
+    space = FunctionSpace(mesh, components=dim)
+    nv, cells, q = 3 * (dim - 1), mesh.num_cells, space.num_quadrature_points
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(cells, q, nv, nv))
+    c_q = jnp.asarray(np.einsum("cqvw,cquw->cqvu", a, a) + np.eye(nv))
+    dx, grads = space.geometry()
+    b = _strain_displacement(grads)
+    for c in (c_q[0, 0], c_q[:, 0], c_q):
+        cq = jnp.broadcast_to(c if c.ndim == 4 else (c[:, None] if c.ndim == 3 else c), c_q.shape)
+        expected = np.einsum("cq,cqvi,cqvw,cqwj->cij", dx, b, cq, b)
+        dense = np.zeros((space.num_dofs, space.num_dofs))
+        for dofs, ke in zip(space.element_dofs, expected, strict=True):
+            dense[np.ix_(dofs, dofs)] += ke
+        np.testing.assert_allclose(elasticity_matrix(space, c).todense(), dense, atol=1e-12)
