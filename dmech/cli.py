@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import os
 import platform
 import re
 import sys
@@ -132,24 +133,17 @@ def _constants_as_arguments() -> None:
     dmech keeps a mesh's index arrays (connectivity, sparsity pattern, scatter map) as static
     numpy data; by default JAX embeds them in the compiled program, which at 1e6 dofs (GBs of
     indices) takes minutes to compile instead of seconds. Hoisting them is JAX's coming
-    default (docs.jax.dev, "Handling of closed-over constants"); a value the user set in
-    ``JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS`` is kept.
+    default (docs.jax.dev, "Handling of closed-over constants"). JAX reads the switch when it
+    is imported (``jax.config.update`` later has no effect), so this runs first; a value the
+    user set is kept.
     """
-    import os
-
-    if "JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS" in os.environ:
-        return
-    import jax
-
-    try:
-        jax.config.update("jax_use_simplified_jaxpr_constants", True)
-    except AttributeError:  # a JAX where the flag is gone (its behaviour the default)
-        pass
+    if "jax" not in sys.modules:
+        os.environ.setdefault("JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS", "true")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     _constants_as_arguments()
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 
