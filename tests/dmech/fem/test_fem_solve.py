@@ -85,8 +85,39 @@ def test_adjoint_reuses_the_factorisation(x64, monkeypatch, solver):
     calls = []
     original = _solve._factorise
     monkeypatch.setattr(_solve, "_factorise", lambda *a: calls.append(1) or original(*a))
-    jax.grad(lambda d: jnp.sum(linear_solve(SparseMatrix(d, matrix.pattern), b) ** 2))(matrix.data)
+    def objective(data):
+        return jnp.sum(linear_solve(SparseMatrix(data, matrix.pattern), b, solver) ** 2)
+
+    jax.grad(objective)(matrix.data)
     assert len(calls) == 1  # the forward factorisation serves the adjoint solve
+    assert not _solve._FACTORS  # and is freed once the adjoint has run
+    jax.block_until_ready(linear_solve(matrix, b, solver))
+    assert len(calls) == 2 and not _solve._FACTORS  # an undifferentiated solve keeps nothing
+
+
+@pytest.mark.parametrize("solver", [SparseLU(), Pardiso(), PCG(rtol=1e-12)])
+def test_batched_adjoints_match_row_by_row(x64, monkeypatch, solver):
+    # jacrev pulls back every output at once: the direct solvers answer all the cotangents
+    # with one solve on the kept factors (many right-hand sides), PCG runs a batched loop.
+    matrix, dense = _spd()
+    b = jnp.asarray(np.random.default_rng(7).normal(size=30))
+    calls = []
+    original = _solve._factorise
+    monkeypatch.setattr(_solve, "_factorise", lambda *a: calls.append(1) or original(*a))
+
+    def solution(data):
+        return linear_solve(SparseMatrix(data, matrix.pattern), b, solver)
+
+    jacobian = jax.jacrev(solution)(matrix.data)  # (30, nnz)
+    x = np.linalg.solve(dense, np.asarray(b))
+    inverse = np.linalg.inv(dense)
+    rows, cols = matrix.pattern.rows, matrix.pattern.indices
+    expected = -inverse[:, rows] * x[cols][None, :]  # dx/dA_rc = -A⁻¹ e_r x_c
+    if getattr(solver, "solves_symmetric_part", False):  # PARDISO SPD reads (A + Aᵀ)/2
+        expected = 0.5 * (expected - inverse[:, cols] * x[rows][None, :])
+    np.testing.assert_allclose(jacobian, expected, atol=1e-9 * np.abs(expected).max())
+    if not isinstance(solver, PCG):
+        assert len(calls) == 1 and not _solve._FACTORS
 
 
 @pytest.mark.parametrize("solver", [SparseLU(symmetric=False), Pardiso(positive_definite=False)])
