@@ -57,6 +57,8 @@ def von_mises(
 ) -> Float[Array, "..."]:
     r"""Von Mises equivalent stress ``√(3/2 s:s)`` of Voigt stresses.
 
+    Differentiable everywhere: at a hydrostatic stress (``s = 0``) the gradient is zero.
+
     Args:
         stress_voigt: ``(..., 3)`` in 2D or ``(..., 6)`` in 3D.
         out_of_plane: ``σ_zz`` for 2D stresses: 0 in plane stress, ``ν(σ_xx + σ_yy)`` in
@@ -75,7 +77,11 @@ def von_mises(
     else:
         raise ValueError(f"stress_voigt must end in 3 (2D) or 6 (3D), got {s.shape}")
     normal = (sxx - syy) ** 2 + (syy - szz) ** 2 + (szz - sxx) ** 2
-    return jnp.sqrt(0.5 * normal + 3.0 * (sxy**2 + syz**2 + sxz**2))
+    squared = 0.5 * normal + 3.0 * (sxy**2 + syz**2 + sxz**2)
+    # The square root has no derivative at a hydrostatic (or zero) stress; take the zero
+    # subgradient there rather than NaN (void regions of a design are stress free).
+    positive = squared > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
 
 
 def project_to_nodes(

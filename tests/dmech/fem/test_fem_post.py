@@ -1,6 +1,7 @@
 """Post-processing: exact strains and stresses of a homogeneous state, von Mises, nodal
 projection, and reactions that balance the applied load."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from dmech.fem import (
     von_mises,
 )
 from dmech.geometry import box_mesh, rectangle_mesh, select_facets, select_nodes
+from dmech.testing import check_grad
 
 
 @pytest.mark.parametrize("cell_type", ["quad4", "tri6", "hex8", "tet10"])
@@ -54,6 +56,13 @@ def test_von_mises_of_simple_states(x64):
     hydro = jnp.array([5.0, 5.0, 5.0, 0.0, 0.0, 0.0])
     assert float(von_mises(hydro)) == pytest.approx(0.0, abs=1e-12)
     assert float(von_mises(jnp.array([5.0, 5.0, 0.0]), out_of_plane=5.0)) == pytest.approx(0.0)
+
+
+def test_von_mises_gradient_is_finite_at_a_stress_free_point(x64):
+    # Stress-free (void) regions: zero gradient instead of NaN; elsewhere the usual gradient.
+    np.testing.assert_array_equal(jax.grad(von_mises)(jnp.zeros(6)), np.zeros(6))
+    np.testing.assert_array_equal(jax.grad(von_mises)(jnp.array([2.0, 2.0, 2, 0, 0, 0])), 0.0)
+    check_grad(von_mises, jnp.array([3.0, -1.0, 0.5, 0.2, -0.4, 1.1]))
 
 
 def test_projection_is_exact_for_constants_and_linear_fields_at_nodes(x64):

@@ -85,6 +85,7 @@ def test_adjoint_reuses_the_factorisation(x64, monkeypatch, solver):
     calls = []
     original = _solve._factorise
     monkeypatch.setattr(_solve, "_factorise", lambda *a: calls.append(1) or original(*a))
+
     def objective(data):
         return jnp.sum(linear_solve(SparseMatrix(data, matrix.pattern), b, solver) ** 2)
 
