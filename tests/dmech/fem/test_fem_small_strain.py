@@ -37,23 +37,6 @@ def _params(h_iso, h_kin):
     }
 
 
-def _uniaxial_1d(strains, h_iso, h_kin):
-    """Closed-form 1D elastoplasticity with linear isotropic and kinematic hardening."""
-    eps_p = alpha = beta = 0.0
-    stresses = []
-    for eps in strains:
-        trial = E * (eps - eps_p)
-        xi = trial - beta
-        f = abs(xi) - (SIGMA_Y + h_iso * alpha)
-        if f > 0:
-            dgamma = f / (E + h_iso + h_kin)
-            eps_p += dgamma * np.sign(xi)
-            alpha += dgamma
-            beta += h_kin * dgamma * np.sign(xi)
-        stresses.append(E * (eps - eps_p))
-    return np.array(stresses)
-
-
 def _unit_cube(cell_type, n=1):
     mesh = box_mesh(n, n, n, cell_type=cell_type)
     mesh = mesh.with_points(jnp.asarray(mesh.points, jnp.float64))
@@ -74,7 +57,9 @@ def _unit_cube(cell_type, n=1):
 @pytest.mark.parametrize(
     "h_iso, h_kin", [(10e3, 0.0), (0.0, 10e3), (5e3, 8e3)], ids=["isotropic", "kinematic", "mixed"]
 )
-def test_one_element_uniaxial_loading_and_unloading_matches_analytic_j2(x64, h_iso, h_kin):
+def test_one_element_uniaxial_loading_and_unloading_matches_analytic_j2(
+    x64, uniaxial_j2, h_iso, h_kin
+):
     """One hex8 on rollers, the end face pulled to 3ε_y, pushed to -3ε_y and released: the
     reaction is σ_xx(ε_xx) of the 1D J2 model (Bauschinger effect with kinematic hardening)."""
     space, bc, end = _unit_cube("hex8")
@@ -94,7 +79,7 @@ def test_one_element_uniaxial_loading_and_unloading_matches_analytic_j2(x64, h_i
     )
     assert bool(jnp.all(result.converged))
     force = np.asarray(result.reactions)[:, end, 0].sum(axis=1)
-    expected = _uniaxial_1d(strains, h_iso, h_kin)
+    expected = uniaxial_j2(strains, E, SIGMA_Y, h_iso, h_kin)
     np.testing.assert_allclose(force, expected, rtol=1e-9, atol=1e-9 * SIGMA_Y)
     # lateral contraction: elastic ν plus plastic incompressibility
     corner = int(np.argmax(np.asarray(space.mesh.points).sum(axis=1)))  # the node (1, 1, 1)
