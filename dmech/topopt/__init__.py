@@ -1,0 +1,29 @@
+"""Density-based topology optimisation through the differentiable finite-element solver.
+
+Every sensitivity comes from ``jax.grad`` through :mod:`dmech.fem` (adjoint solves), so any
+objective or constraint written in JAX can be optimised.
+"""
+
+from ._filters import DensityFilter as DensityFilter
+from ._interpolation import heaviside_projection as heaviside_projection
+from ._interpolation import ramp as ramp
+from ._interpolation import simp as simp
+from ._oc import optimality_criteria as optimality_criteria
+from ._optimise import TopOptResult as TopOptResult
+from ._optimise import optimise_oc as optimise_oc
+from ._problems import ComplianceProblem as ComplianceProblem
+from ._problems import cantilever as cantilever
+from ._problems import mbb_beam as mbb_beam
+
+__all__ = [
+    "ComplianceProblem",
+    "DensityFilter",
+    "TopOptResult",
+    "cantilever",
+    "heaviside_projection",
+    "mbb_beam",
+    "optimality_criteria",
+    "optimise_oc",
+    "ramp",
+    "simp",
+]
