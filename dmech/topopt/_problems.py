@@ -106,7 +106,7 @@ def mbb_beam(
         Andreassen et al. (2011), Efficient topology optimization in MATLAB using 88 lines
         of code, Struct. Multidisc. Optim. 43.
     """
-    mesh = _design_mesh(rectangle_mesh(nelx, nely, upper=(nelx, nely)), dtype)
+    mesh = _design_mesh(rectangle_mesh(nelx, nely, upper=(float(nelx), float(nely))), dtype)
     space = FunctionSpace(mesh, components=2)
     left = select_nodes(mesh, lambda x: np.isclose(x[:, 0], 0.0))
     fixed = np.union1d(space.dofs(left, 0), space.dofs(np.array([_corner(mesh, (nelx, 0))]), 1))
@@ -135,13 +135,16 @@ def cantilever(
     right edge (2D, quad4) or spread along the bottom edge of the right face (3D, hex8, as
     in the 169-line 3D code of Liu and Tovar 2014)."""
     if nelz is None:
-        mesh = _design_mesh(rectangle_mesh(nelx, nely, upper=(nelx, nely)), dtype)
+        mesh = _design_mesh(rectangle_mesh(nelx, nely, upper=(float(nelx), float(nely))), dtype)
         space = FunctionSpace(mesh, components=2)
         tip = _corner(mesh, (nelx, nely / 2))
         loads = _point_loads(space, [[(tip, 1, -1.0)]])
     else:
         mesh = _design_mesh(
-            box_mesh(nelx, nely, nelz, cell_type="hex8", upper=(nelx, nely, nelz)), dtype
+            box_mesh(
+                nelx, nely, nelz, cell_type="hex8", upper=(float(nelx), float(nely), float(nelz))
+            ),
+            dtype,
         )
         space = FunctionSpace(mesh, components=3)
         edge = select_nodes(mesh, lambda x: np.isclose(x[:, 0], nelx) & np.isclose(x[:, 2], 0.0))
