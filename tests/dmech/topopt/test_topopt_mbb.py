@@ -58,7 +58,7 @@ def test_grad_sensitivities_equal_the_analytic_simp_sensitivities(x64):
     ke = element_stiffness(0.3)
     ce = np.einsum("ei,ij,ej->e", ue, ke, ue)
     expected = -3.0 * np.asarray(rho) ** 2 * (1.0 - 1e-9) * ce
-    # to the round-off of the solve (K's condition number is about 1e9 here)
+    # equal to the round-off of the sparse solve
     np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
     assert float(problem(rho)) == pytest.approx(
         float(np.sum(np.asarray(simp(rho)) * ce)), rel=1e-10
