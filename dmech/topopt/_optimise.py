@@ -86,11 +86,12 @@ def optimise_oc(
     )
     if volumes.shape != design.shape:
         raise ValueError(f"cell_volumes must have shape {design.shape}, got {volumes.shape}")
-    step = _oc_step(filter_kind, move)
     history: dict[str, list[float]] = {"objective": [], "volume": [], "change": []}
     converged = False
     for iteration in range(1, max_iterations + 1):
-        design, figures = step(objective, filter, design, volumes, volume_fraction)
+        design, figures = _oc_step(
+            objective, filter, design, volumes, volume_fraction, filter_kind, move
+        )
         figures = {k: float(v) for k, v in figures.items()}
         for key in history:
             history[key].append(figures[key])
@@ -121,30 +122,27 @@ def _physical(filter, filter_kind, design):
     return filter(design)
 
 
-def _oc_step(filter_kind: str, move: float):
-    @eqx.filter_jit
-    def step(objective, filter, design, volumes, volume_fraction):
-        def physical(x):
-            return _physical(filter, filter_kind, x)
+@eqx.filter_jit
+def _oc_step(objective, filter, design, volumes, volume_fraction, filter_kind, move):
+    def physical(x):
+        return _physical(filter, filter_kind, x)
 
-        def volume(x):  # the material volume (its gradient is ones on a unit grid, as in 88)
-            return jnp.sum(volumes * physical(x))
+    def volume(x):  # the material volume (its gradient is ones on a unit grid, as in 88)
+        return jnp.sum(volumes * physical(x))
 
-        value, gradient = jax.value_and_grad(lambda x: objective(physical(x)))(design)
-        volume_value, volume_gradient = jax.value_and_grad(volume)(design)
-        volume_value = volume_value / jnp.sum(volumes)
-        if filter is not None and filter_kind == "sensitivity":
-            gradient = filter.sensitivity(design, gradient)
-        new = optimality_criteria(
-            design,
-            gradient,
-            volume_gradient,
-            volume_fraction,
-            cell_volumes=volumes,
-            move=move,
-            physical=physical,
-        )
-        change = jnp.max(jnp.abs(new - design))
-        return new, {"objective": value, "volume": volume_value, "change": change}
-
-    return step
+    value, gradient = jax.value_and_grad(lambda x: objective(physical(x)))(design)
+    volume_value, volume_gradient = jax.value_and_grad(volume)(design)
+    if filter is not None and filter_kind == "sensitivity":
+        gradient = filter.sensitivity(design, gradient)
+    new = optimality_criteria(
+        design,
+        gradient,
+        volume_gradient,
+        volume_fraction,
+        cell_volumes=volumes,
+        move=move,
+        physical=physical,
+    )
+    change = jnp.max(jnp.abs(new - design))
+    figures = {"objective": value, "volume": volume_value / jnp.sum(volumes), "change": change}
+    return new, figures
