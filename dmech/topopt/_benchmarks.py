@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..bench import Benchmark, Case, Measured, Peer
-from ..fem import Pardiso, SparseLU
+from ..fem import AbstractLinearSolver, Pardiso, SparseLU
 from ._filters import DensityFilter
 from ._interpolation import simp
 from ._optimise import optimise_oc
@@ -25,6 +25,7 @@ _FILTERS = {"sensitivity": 1, "density": 2}
 def _setup(nelx, nely, volfrac, penal, rmin, filter, max_iterations) -> Case:
     if filter not in _FILTERS:
         raise ValueError(f"filter must be 'sensitivity' or 'density', got {filter!r}")
+    solver: AbstractLinearSolver
     try:
         import pypardiso  # noqa: F401
 
