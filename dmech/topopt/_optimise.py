@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import equinox as eqx
 import jax
@@ -39,12 +38,12 @@ class TopOptResult(eqx.Module):
 
 def optimise_oc(
     objective: Callable[[Array], Array],
-    design: Float[Array, " cells"],
+    design: Float[Array, "..."],
     *,
     volume_fraction: float,
     cell_volumes: Float[Array, " cells"] | None = None,
     filter: DensityFilter | None = None,
-    filter_kind: Literal["density", "sensitivity"] = "density",
+    filter_kind: str = "density",
     move: float = 0.2,
     tol: float = 0.01,
     max_iterations: int = 500,

@@ -48,6 +48,15 @@ class ComplianceProblem(eqx.Module):
     solver: AbstractLinearSolver = SparseLU()
     plane: str = eqx.field(static=True, default="stress")
 
+    def __check_init__(self):
+        n = self.space.num_dofs
+        if self.loads.ndim != 2 or self.loads.shape[1] != n:
+            raise ValueError(f"loads must have shape (cases, {n}), got {self.loads.shape}")
+        if self.space.components != self.space.mesh.dim:
+            raise ValueError("space must be a vector space (components == dim)")
+        if self.plane not in ("stress", "strain"):
+            raise ValueError(f"plane must be 'stress' or 'strain', got {self.plane!r}")
+
     @property
     def mesh(self) -> Mesh:
         return self.space.mesh

@@ -56,3 +56,18 @@ def test_compliance_gradient_matches_finite_differences(x64):
     problem = mbb_beam(6, 3, dtype=jnp.float64)
     rho = jnp.asarray(np.random.default_rng(2).uniform(0.3, 1.0, problem.mesh.num_cells))
     check_grad(problem, rho, mode="reverse")
+
+
+def test_bad_problem_and_driver_arguments_raise_naming_them(x64):
+    from dmech.topopt import ComplianceProblem, optimise_oc
+
+    problem = mbb_beam(4, 2, dtype=jnp.float64)
+    with pytest.raises(ValueError, match="loads"):
+        ComplianceProblem(problem.space, problem.dirichlet, jnp.zeros((1, 3)), 0.3)
+    x0 = jnp.full(problem.mesh.num_cells, 0.5)
+    with pytest.raises(ValueError, match="filter_kind"):
+        optimise_oc(problem, x0, volume_fraction=0.5, filter_kind="gaussian")
+    with pytest.raises(ValueError, match="volume_fraction"):
+        optimise_oc(problem, x0, volume_fraction=1.5)
+    with pytest.raises(ValueError, match="design"):
+        optimise_oc(problem, x0.reshape(2, -1), volume_fraction=0.5)
