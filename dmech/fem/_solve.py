@@ -127,7 +127,7 @@ def linear_solve(
             )
         return x
     if isinstance(solver, PCG):
-        return _pcg_solve(matrix, rhs, solver, throw)
+        return _pcg_differentiable(solver, throw, matrix, rhs)
     raise TypeError(f"solver must be SparseLU, Pardiso or PCG, got {type(solver).__name__}")
 
 
@@ -554,10 +554,6 @@ def _cg(matrix: SparseMatrix, b, solver: PCG):
     x, _, _, _, r_norm, steps, positive = jax.lax.while_loop(cond, body, init)
     converged = (r_norm <= tol) & positive
     return x, PCGInfo(jnp.asarray(steps), r_norm, converged, positive)
-
-
-def _pcg_solve(matrix: SparseMatrix, rhs, solver: PCG, throw: bool):
-    return _pcg_differentiable(solver, throw, matrix, rhs)
 
 
 def _checked(x, info: PCGInfo, solver: PCG, throw: bool, what: str):
