@@ -10,20 +10,33 @@ from ._interpolation import ramp as ramp
 from ._interpolation import simp as simp
 from ._oc import optimality_criteria as optimality_criteria
 from ._optimise import TopOptResult as TopOptResult
-from ._optimise import optimise_oc as optimise_oc
+from ._optimise import optimise as optimise
+from ._optimise import optimise_oc as optimise_oc  # TEMPORARY
+from ._parametrisation import Parametrisation as Parametrisation
 from ._problems import ComplianceProblem as ComplianceProblem
+from ._problems import HyperelasticComplianceProblem as HyperelasticComplianceProblem
+from ._problems import MechanismProblem as MechanismProblem
+from ._problems import ThermalComplianceProblem as ThermalComplianceProblem
+from ._problems import force_inverter as force_inverter
+from ._problems import heat_sink as heat_sink
 from ._problems import cantilever as cantilever
 from ._problems import mbb_beam as mbb_beam
 
 __all__ = [
     "ComplianceProblem",
     "DensityFilter",
+    "HyperelasticComplianceProblem",
+    "MechanismProblem",
+    "Parametrisation",
+    "ThermalComplianceProblem",
     "TopOptResult",
     "cantilever",
+    "force_inverter",
+    "heat_sink",
     "heaviside_projection",
     "mbb_beam",
     "optimality_criteria",
-    "optimise_oc",
+    "optimise",
     "ramp",
     "simp",
 ]

@@ -15,7 +15,8 @@ from ..bench import Benchmark, Case, Measured, Peer
 from ..fem import AbstractLinearSolver, Pardiso, SparseLU
 from ._filters import DensityFilter
 from ._interpolation import simp
-from ._optimise import optimise_oc
+from ._optimise import optimise
+from ._parametrisation import Parametrisation
 from ._problems import mbb_beam
 from ._top88 import top88
 
@@ -52,12 +53,11 @@ def _setup(nelx, nely, volfrac, penal, rmin, filter, max_iterations) -> Case:
     def run():
         with jax.enable_x64(True):
             start = time.perf_counter()
-            result = optimise_oc(
+            result = optimise(
                 problem,
                 jnp.full(problem.mesh.num_cells, volfrac),
                 volume_fraction=volfrac,
-                filter=design_filter,
-                filter_kind=filter,
+                parametrisation=Parametrisation(design_filter, filter),
                 max_iterations=max_iterations,
             )
             seconds = time.perf_counter() - start

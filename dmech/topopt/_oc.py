@@ -48,7 +48,11 @@ def optimality_criteria(
     """
     physical = physical if physical is not None else (lambda x: x)
     target = volume_fraction * jnp.sum(cell_volumes)
-    ratio = jnp.maximum(-gradient / volume_gradient, 0.0)
+    # passive cells (zero volume gradient) keep ratio 0 rather than 0/0
+    positive = volume_gradient > 0
+    ratio = jnp.where(
+        positive, jnp.maximum(-gradient / jnp.where(positive, volume_gradient, 1.0), 0.0), 0.0
+    )
     lower = jnp.maximum(0.0, density - move)
     upper = jnp.minimum(1.0, density + move)
 

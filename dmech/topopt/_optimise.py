@@ -1,8 +1,11 @@
-"""Optimisation drivers: jit-compiled iterations, a history, and a stopping rule."""
+"""The optimisation driver: jit-compiled OC or MMA iterations, beta continuation, a history,
+a stopping rule, and checkpoint/resume."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -10,8 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._custom_types import Array, Float
-from ._filters import DensityFilter
+from ..data import load_tree, save_tree
 from ._oc import optimality_criteria
+from ._parametrisation import Parametrisation
+
+_METHODS = ("oc", "mma")
+_GENERATOR = "dmech.topopt.optimise"
 
 
 class TopOptResult(eqx.Module):
@@ -19,12 +26,18 @@ class TopOptResult(eqx.Module):
 
     Attributes:
         design: the design variables, shape ``(cells,)``.
-        physical: the physical densities (filtered, projected), shape ``(cells,)``.
+        physical: the physical densities (filtered, projected, passive cells imposed),
+            shape ``(cells,)``.
         objective: the objective of the physical design of each iteration, shape ``(k,)``.
         volume: its volume fraction, shape ``(k,)``.
         change: the largest change of a design variable in each iteration, shape ``(k,)``.
-        iterations: ``k``.
-        converged: whether the change fell to the tolerance within the iteration budget.
+        constraints: the user constraints ``g(ρ̄)`` (feasible when ``≤ 0``) of each
+            iteration, shape ``(k, m)`` (``m = 0`` without them).
+        beta: the projection sharpness of each iteration, shape ``(k,)``.
+        iterations: ``k``, counted from the start of the optimisation (resumed runs
+            included).
+        converged: whether the change fell to the tolerance (at the last ``beta``) within
+            the iteration budget.
     """
 
     design: Array
@@ -32,107 +45,199 @@ class TopOptResult(eqx.Module):
     objective: np.ndarray
     volume: np.ndarray
     change: np.ndarray
+    constraints: np.ndarray
+    beta: np.ndarray
     iterations: int
     converged: bool
 
 
-def optimise_oc(
+def optimise(
     objective: Callable[[Array], Array],
     design: Float[Array, "..."],
     *,
     volume_fraction: float,
+    method: str = "oc",
+    constraints: Callable[[Array], Array] | None = None,
+    parametrisation: Parametrisation | None = None,
     cell_volumes: Float[Array, " cells"] | None = None,
-    filter: DensityFilter | None = None,
-    filter_kind: str = "density",
+    betas: Sequence[float] = (1.0,),
+    iterations_per_beta: int = 50,
     move: float = 0.2,
     tol: float = 0.01,
     max_iterations: int = 500,
     callback: Callable[[int, dict], None] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 10,
 ) -> TopOptResult:
-    r"""Minimise ``objective(ρ̃)`` under ``V(ρ̃) ≤ volume_fraction`` by Optimality Criteria.
+    r"""Minimise ``objective(ρ̄(x))`` under ``V(ρ̄) ≤ volume_fraction`` (and, with MMA, any
+    number of constraints ``g(ρ̄) ≤ 0``) over design variables ``0 ≤ x ≤ 1``.
 
-    Each iteration is one jit-compiled call: the objective and its gradient by ``jax.grad``
-    (through the filter, for the density filter), the sensitivity filter if asked for, and
-    the OC update. It stops when the largest change of a design variable is at most ``tol``
-    (the 88-line code's rule) or after ``max_iterations``.
+    Each iteration is one jit-compiled call: the objective and the constraints with their
+    gradients by ``jax.grad``/``jax.jacrev`` through the parametrisation (filter,
+    projection, passive cells) and the physics (adjoint solves), then the update:
+
+    - ``method="oc"``: Optimality Criteria (volume constraint only), the 88-line code's
+      update with bisection on the multiplier;
+    - ``method="mma"``: the Method of Moving Asymptotes (Svanberg 1987) with the volume
+      constraint ``V/V* - 1 ≤ 0`` first and then ``constraints(ρ̄)``; the objective is
+      scaled by its first value.
+
+    With a projection (``parametrisation.eta``), ``β`` runs through ``betas``: each value
+    is kept until the change falls to ``tol`` or for ``iterations_per_beta`` iterations,
+    and the optimisation has converged when the change falls to ``tol`` at the last one.
 
     Args:
-        objective: ``ρ̃ -> c``, a differentiable scalar of the physical densities (for example
-            a :class:`ComplianceProblem`; pass an equinox Module so its arrays are traced
-            arguments, not constants).
-        design: the initial design variables, shape ``(cells,)`` (usually the volume fraction).
+        objective: ``ρ̄ -> f``, a differentiable scalar of the physical densities (for
+            example a :class:`ComplianceProblem`; pass an equinox Module so its arrays are
+            traced arguments, not constants).
+        design: the initial design variables, shape ``(cells,)``.
         volume_fraction: the allowed volume fraction.
+        method: ``"oc"`` or ``"mma"``.
+        constraints: ``ρ̄ -> g``, shape ``(m,)``, feasible when ``g ≤ 0`` (MMA only).
+        parametrisation: the map to physical densities; default the identity.
         cell_volumes: shape ``(cells,)``; default ones (a unit grid).
-        filter: a :class:`DensityFilter`, or ``None``.
-        filter_kind: ``"density"`` (filter the densities: ``ρ̃ = Hρ/Σh``, gradients by the
-            chain rule) or ``"sensitivity"`` (Sigmund's heuristic on ``∂c/∂ρ``; ``ρ̃ = ρ``).
-        move, tol, max_iterations: OC move limit, stopping tolerance, iteration budget.
-        callback: called after every iteration with ``(iteration, figures)`` (``objective``,
-            ``volume``, ``change``), for progress bars and logging.
+        betas, iterations_per_beta: the projection's continuation.
+        move: the largest change of a design variable in one iteration.
+        tol: stop when the largest change of a design variable is at most ``tol``.
+        max_iterations: the iteration budget (resumed iterations included).
+        callback: called after every iteration with ``(iteration, figures)``
+            (``objective``, ``volume``, ``change``, ``beta``, ``constraints``).
+        checkpoint: a file to save the state to every ``checkpoint_every`` iterations and
+            at the end; if it exists, the optimisation resumes from it (its method, size and
+            volume fraction must match).
+        checkpoint_every: iterations between checkpoints.
 
     Returns:
         A :class:`TopOptResult`.
+
+    Raises:
+        ValueError: bad arguments (before anything is compiled).
+        FloatingPointError: the objective became non-finite.
     """
-    if filter_kind not in ("density", "sensitivity"):
-        raise ValueError(f"filter_kind must be 'density' or 'sensitivity', got {filter_kind!r}")
-    if not 0 < volume_fraction <= 1:
-        raise ValueError(f"volume_fraction must lie in (0, 1], got {volume_fraction}")
-    design = jnp.asarray(design)
-    if design.ndim != 1:
-        raise ValueError(f"design must have shape (cells,), got {design.shape}")
-    volumes = (
-        jnp.ones_like(design) if cell_volumes is None else jnp.asarray(cell_volumes, design.dtype)
-    )
-    if volumes.shape != design.shape:
-        raise ValueError(f"cell_volumes must have shape {design.shape}, got {volumes.shape}")
-    history: dict[str, list[float]] = {"objective": [], "volume": [], "change": []}
-    converged = False
-    for iteration in range(1, max_iterations + 1):
-        design, figures = _oc_step(
-            objective, filter, design, volumes, volume_fraction, filter_kind, move
+    parametrisation = Parametrisation() if parametrisation is None else parametrisation
+    design, volumes, betas = _check_arguments(
+        design, volume_fraction, method, constraints, parametrisation, cell_volumes, betas,
+        iterations_per_beta, move, tol, max_iterations, checkpoint_every,
+    )  # fmt: skip
+    design = parametrisation.impose_passive(design)
+    carry = None
+    if method == "mma":
+        from ._mma import mma_init  # TEMPORARY until _mma lands
+
+        carry = (mma_init(design), jnp.zeros((), design.dtype))
+    history: dict[str, list] = {k: [] for k in ("objective", "volume", "change", "beta")}
+    history["constraints"] = []
+    stage, stage_iterations = 0, 0
+    params = {"method": method, "cells": int(design.shape[0]), "volume_fraction": volume_fraction}
+    if checkpoint is not None and Path(checkpoint).exists():
+        (design, carry), card = load_tree(
+            checkpoint, (design, carry), kind="checkpoint", generator=_GENERATOR, params=params
         )
-        figures = {k: float(v) for k, v in figures.items()}
+        history = {k: list(v) for k, v in card.extra["history"].items()}
+        stage, stage_iterations = card.extra["stage"], card.extra["stage_iterations"]
+
+    def save():
+        if checkpoint is not None:
+            extra = {"history": history, "stage": stage, "stage_iterations": stage_iterations}
+            save_tree(
+                checkpoint, (design, carry), kind="checkpoint", generator=_GENERATOR,
+                params=params, extra=extra,
+            )  # fmt: skip
+
+    converged = False
+    done = len(history["objective"])
+    last_stage = len(betas) - 1 if parametrisation.eta is not None else 0
+    beta = jnp.asarray(betas[0], design.dtype)
+    for iteration in range(done + 1, max_iterations + 1):
+        beta = jnp.asarray(betas[stage], design.dtype)
+        if method == "oc":
+            design, figures = _oc_step(
+                objective, parametrisation, design, volumes, volume_fraction, beta, move
+            )
+        else:
+            design, carry, figures = _mma_step(
+                objective, constraints, parametrisation, design, carry, volumes,
+                volume_fraction, beta, move,
+            )  # fmt: skip
+        figures = {k: np.asarray(v).tolist() for k, v in figures.items()}
         for key in history:
             history[key].append(figures[key])
+        stage_iterations += 1
         if callback is not None:
             callback(iteration, figures)
         if not np.isfinite(figures["objective"]):
             raise FloatingPointError(
-                f"optimise_oc: the objective is {figures['objective']} at iteration {iteration}"
+                f"optimise: the objective is {figures['objective']} at iteration {iteration}"
             )
-        if figures["change"] <= tol:
+        small = figures["change"] <= tol
+        if small and stage == last_stage:
             converged = True
             break
-    physical = _physical(filter, filter_kind, design)
+        if stage < last_stage and (small or stage_iterations >= iterations_per_beta):
+            stage, stage_iterations = stage + 1, 0
+        if iteration % checkpoint_every == 0:
+            save()
+    save()
     return TopOptResult(
         design=design,
-        physical=physical,
+        physical=parametrisation(design, beta),
         objective=np.asarray(history["objective"]),
         volume=np.asarray(history["volume"]),
         change=np.asarray(history["change"]),
+        constraints=np.asarray(history["constraints"]).reshape(len(history["objective"]), -1),
+        beta=np.asarray(history["beta"]),
         iterations=len(history["objective"]),
         converged=converged,
     )
 
 
-def _physical(filter, filter_kind, design):
-    if filter is None or filter_kind == "sensitivity":
-        return design
-    return filter(design)
+def _check_arguments(
+    design, volume_fraction, method, constraints, parametrisation, cell_volumes, betas,
+    iterations_per_beta, move, tol, max_iterations, checkpoint_every,
+):  # fmt: skip
+    if method not in _METHODS:
+        raise ValueError(f"method must be 'oc' or 'mma', got {method!r}")
+    if constraints is not None and method != "mma":
+        raise ValueError("constraints need method='mma' (OC handles the volume constraint only)")
+    if not 0 < volume_fraction <= 1:
+        raise ValueError(f"volume_fraction must lie in (0, 1], got {volume_fraction}")
+    if not 0 < move <= 1:
+        raise ValueError(f"move must lie in (0, 1], got {move}")
+    if not tol > 0:
+        raise ValueError(f"tol must be positive, got {tol}")
+    for name, value in (
+        ("max_iterations", max_iterations),
+        ("iterations_per_beta", iterations_per_beta),
+        ("checkpoint_every", checkpoint_every),
+    ):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value}")
+    betas = tuple(float(b) for b in betas)
+    if not betas or any(not b > 0 for b in betas):
+        raise ValueError(f"betas must be a non-empty sequence of positive numbers, got {betas}")
+    design = jnp.asarray(design)
+    if design.ndim != 1 or not jnp.issubdtype(design.dtype, jnp.floating):
+        raise ValueError(f"design must be a float array of shape (cells,), got {design.shape}")
+    parametrisation.check(design.shape[0])
+    volumes = (
+        jnp.ones_like(design) if cell_volumes is None else jnp.asarray(cell_volumes, design.dtype)
+    )
+    if volumes.shape != design.shape:
+        raise ValueError(f"cell_volumes must have shape {design.shape}, got {volumes.shape}")
+    return design, volumes, betas
 
 
 @eqx.filter_jit
-def _oc_step(objective, filter, design, volumes, volume_fraction, filter_kind, move):
+def _oc_step(objective, parametrisation, design, volumes, volume_fraction, beta, move):
     def physical(x):
-        return _physical(filter, filter_kind, x)
+        return parametrisation(x, beta)
 
-    def volume(x):  # the material volume (its gradient is ones on a unit grid, as in 88)
+    def volume(x):
         return jnp.sum(volumes * physical(x))
 
     value, gradient = jax.value_and_grad(lambda x: objective(physical(x)))(design)
+    gradient = parametrisation.filter_gradient(design, gradient)
     volume_value, volume_gradient = jax.value_and_grad(volume)(design)
-    if filter is not None and filter_kind == "sensitivity":
-        gradient = filter.sensitivity(design, gradient)
     new = optimality_criteria(
         design,
         gradient,
@@ -142,6 +247,56 @@ def _oc_step(objective, filter, design, volumes, volume_fraction, filter_kind, m
         move=move,
         physical=physical,
     )
-    change = jnp.max(jnp.abs(new - design))
-    figures = {"objective": value, "volume": volume_value / jnp.sum(volumes), "change": change}
+    new = parametrisation.impose_passive(new)
+    figures = {
+        "objective": value,
+        "volume": volume_value / jnp.sum(volumes),
+        "change": jnp.max(jnp.abs(new - design)),
+        "beta": beta,
+        "constraints": jnp.zeros((0,), design.dtype),
+    }
     return new, figures
+
+
+@eqx.filter_jit
+def _mma_step(
+    objective, constraints, parametrisation, design, carry, volumes, volume_fraction, beta, move
+):
+    from ._mma import mma_update  # TEMPORARY
+
+    state, scale = carry
+
+    def physical(x):
+        return parametrisation(x, beta)
+
+    def all_constraints(x):
+        rho = physical(x)
+        volume = jnp.sum(volumes * rho) / (volume_fraction * jnp.sum(volumes)) - 1.0
+        user = jnp.zeros((0,), x.dtype) if constraints is None else jnp.ravel(constraints(rho))
+        return jnp.concatenate([volume[None], user]), user
+
+    value, gradient = jax.value_and_grad(lambda x: objective(physical(x)))(design)
+    gradient = parametrisation.filter_gradient(design, gradient)
+    g, pullback, user = jax.vjp(all_constraints, design, has_aux=True)
+    (g_jacobian,) = jax.vmap(pullback)(jnp.eye(g.shape[0], dtype=g.dtype))
+    # the objective is scaled by its first value, so MMA sees numbers of order one
+    scale = jnp.where(state.iteration == 0, 1.0 / jnp.maximum(jnp.abs(value), 1e-12), scale)
+    new, state = mma_update(state, design, scale * gradient, g, g_jacobian, move=move)
+    new = parametrisation.impose_passive(new)
+    figures = {
+        "objective": value,
+        "volume": jnp.sum(volumes * physical(design)) / jnp.sum(volumes),
+        "change": jnp.max(jnp.abs(new - design)),
+        "beta": beta,
+        "constraints": user,
+    }
+    return new, (state, scale), figures
+
+
+
+def optimise_oc(objective, design, *, volume_fraction, filter=None, filter_kind="density", **kw):
+    """TEMPORARY shim while helpers port their code to `optimise`."""
+    return optimise(
+        objective, design, volume_fraction=volume_fraction,
+        parametrisation=Parametrisation(filter, filter_kind), **kw,
+    )  # fmt: skip

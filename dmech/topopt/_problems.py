@@ -1,7 +1,10 @@
-"""Design problems: minimum compliance of a linear elastic body (MBB beam, cantilever)."""
+"""Design problems: minimum compliance (elastic, thermal, hyperelastic) and a compliant
+mechanism, with the classic benchmark set-ups (MBB beam, cantilever, heat sink, force
+inverter)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import equinox as eqx
@@ -13,11 +16,17 @@ from ..fem import (
     AbstractLinearSolver,
     DirichletBC,
     FunctionSpace,
+    Newton,
     SparseLU,
+    SparseMatrix,
     apply_dirichlet,
+    diffusion_matrix,
     elasticity_matrix,
     isotropic_elasticity,
+    lame_parameters,
     linear_solve,
+    neo_hookean,
+    solve_hyperelasticity,
 )
 from ..geometry import Mesh, box_mesh, rectangle_mesh, select_nodes
 from ._interpolation import simp
@@ -49,13 +58,8 @@ class ComplianceProblem(eqx.Module):
     plane: str = eqx.field(static=True, default="stress")
 
     def __check_init__(self):
-        n = self.space.num_dofs
-        if self.loads.ndim != 2 or self.loads.shape[1] != n:
-            raise ValueError(f"loads must have shape (cases, {n}), got {self.loads.shape}")
-        if self.space.components != self.space.mesh.dim:
-            raise ValueError("space must be a vector space (components == dim)")
-        if self.plane not in ("stress", "strain"):
-            raise ValueError(f"plane must be 'stress' or 'strain', got {self.plane!r}")
+        _check_loads(self.loads, self.space.num_dofs, "loads")
+        _check_vector_space(self.space, self.plane)
 
     @property
     def mesh(self) -> Mesh:
@@ -63,24 +67,204 @@ class ComplianceProblem(eqx.Module):
 
     def displacements(self, density: Float[Array, " cells"]) -> Float[Array, "cases n"]:
         """The displacement of every load case, shape ``(cases, num_dofs)``."""
-        dim = self.mesh.dim
-        stiffness = isotropic_elasticity(
-            self.interpolation(density),
-            self.poissons_ratio,
-            dim=dim,
-            plane=self.plane if dim == 2 else None,
+        matrix = _elastic_stiffness(
+            self.space, self.interpolation(density), self.poissons_ratio, self.plane
         )
-        matrix = elasticity_matrix(self.space, stiffness)
-        out = []
-        for load in self.loads:
-            lifted, rhs = apply_dirichlet(matrix, load.astype(matrix.data.dtype), self.dirichlet)
-            out.append(linear_solve(lifted, rhs, self.solver))
-        return jnp.stack(out)
+        return _solve_cases(matrix, self.loads, self.dirichlet, self.solver)
 
     def __call__(self, density: Float[Array, " cells"]) -> Float[Array, ""]:
         """The compliance ``Σ_cases fᵀ u``."""
         u = self.displacements(density)
         return jnp.sum(self.loads.astype(u.dtype) * u)
+
+
+class ThermalComplianceProblem(eqx.Module):
+    r"""Minimum thermal compliance ``c(ρ) = fᵀ T(ρ)``, ``K(κ(ρ)) T = f``: the conductor that
+    carries heat sources ``f`` to the sinks (``T = 0``) with the least mean temperature.
+
+    Attributes:
+        space: a scalar function space on the design mesh.
+        dirichlet: the heat sinks (prescribed temperatures).
+        loads: nodal heat loads, shape ``(cases, num_dofs)``.
+        interpolation: ``ρ -> κ`` (default SIMP with ``p = 3`` and ``κ_min = 10⁻³``, as in
+            the 88-line code's heat variant).
+        solver: the linear solver.
+    """
+
+    space: FunctionSpace
+    dirichlet: DirichletBC
+    loads: Float[Array, "cases n"]
+    interpolation: Callable[[Array], Array] = functools.partial(simp, minimum=1e-3)
+    solver: AbstractLinearSolver = SparseLU()
+
+    def __check_init__(self):
+        _check_loads(self.loads, self.space.num_dofs, "loads")
+        if self.space.components != 1:
+            raise ValueError("space must be a scalar space (components == 1)")
+
+    @property
+    def mesh(self) -> Mesh:
+        return self.space.mesh
+
+    def temperatures(self, density: Float[Array, " cells"]) -> Float[Array, "cases n"]:
+        """The temperature of every load case, shape ``(cases, num_dofs)``."""
+        matrix = diffusion_matrix(self.space, self.interpolation(density))
+        return _solve_cases(matrix, self.loads, self.dirichlet, self.solver)
+
+    def __call__(self, density: Float[Array, " cells"]) -> Float[Array, ""]:
+        """The thermal compliance ``Σ_cases fᵀ T``."""
+        t = self.temperatures(density)
+        return jnp.sum(self.loads.astype(t.dtype) * t)
+
+
+class MechanismProblem(eqx.Module):
+    r"""A compliant mechanism: minimise the output displacement ``lᵀ u(ρ)`` with
+    ``(K(E(ρ)) + K_s) u = f``, where ``f`` is the input force, ``l`` picks the output
+    displacement (with the sign of the wanted motion reversed), and ``K_s`` holds the springs
+    of the actuator and of the workpiece on the diagonal.
+
+    Attributes:
+        space: the vector function space on the design mesh.
+        dirichlet: the supports.
+        load: the input force, shape ``(num_dofs,)``.
+        output: the output selector ``l``, shape ``(num_dofs,)``.
+        springs: spring stiffnesses on the diagonal, shape ``(num_dofs,)`` (mostly zero).
+        poissons_ratio, interpolation, solver, plane: as for :class:`ComplianceProblem`.
+
+    References:
+        Sigmund (1997), On the design of compliant mechanisms using topology optimization,
+        Mech. Struct. Mach. 25; Bendsøe and Sigmund (2003), Topology Optimization, §2.6.
+    """
+
+    space: FunctionSpace
+    dirichlet: DirichletBC
+    load: Float[Array, " n"]
+    output: Float[Array, " n"]
+    springs: Float[Array, " n"]
+    poissons_ratio: float = eqx.field(static=True)
+    interpolation: Callable[[Array], Array] = simp
+    solver: AbstractLinearSolver = SparseLU()
+    plane: str = eqx.field(static=True, default="stress")
+
+    def __check_init__(self):
+        n = self.space.num_dofs
+        for name in ("load", "output", "springs"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},), got {getattr(self, name).shape}")
+        _check_vector_space(self.space, self.plane)
+
+    @property
+    def mesh(self) -> Mesh:
+        return self.space.mesh
+
+    def displacement(self, density: Float[Array, " cells"]) -> Float[Array, " n"]:
+        """The displacement under the input force, shape ``(num_dofs,)``."""
+        matrix = _elastic_stiffness(
+            self.space, self.interpolation(density), self.poissons_ratio, self.plane
+        )
+        matrix = _add_to_diagonal(matrix, self.springs)
+        return _solve_cases(matrix, self.load[None], self.dirichlet, self.solver)[0]
+
+    def __call__(self, density: Float[Array, " cells"]) -> Float[Array, ""]:
+        """The output displacement ``lᵀ u`` (negative when the mechanism works)."""
+        u = self.displacement(density)
+        return jnp.dot(self.output.astype(u.dtype), u)
+
+
+class HyperelasticComplianceProblem(eqx.Module):
+    r"""Minimum end compliance ``c(ρ) = fᵀ u(ρ)`` of a neo-Hookean body at finite strain,
+    ``u`` from :func:`dmech.fem.solve_hyperelasticity` (Newton with load steps; the gradient
+    by the implicit function theorem at the converged state).
+
+    Void cells at large strain make Newton's tangent indefinite, so the default
+    interpolation keeps ``E_min = 10⁻³`` (not 10⁻⁹).
+
+    Attributes:
+        space: the vector function space (2D is plane strain).
+        dirichlet: the supports.
+        load: the nodal load at full load, shape ``(num_dofs,)``.
+        poissons_ratio: ``ν`` of the solid.
+        interpolation: ``ρ -> E``.
+        load_steps: equal load increments.
+        newton: the Newton settings.
+
+    References:
+        Buhl, Pedersen and Sigmund (2000), Stiffness design of geometrically nonlinear
+        structures using topology optimization, Struct. Multidisc. Optim. 19.
+    """
+
+    space: FunctionSpace
+    dirichlet: DirichletBC
+    load: Float[Array, " n"]
+    poissons_ratio: float = eqx.field(static=True)
+    interpolation: Callable[[Array], Array] = functools.partial(simp, minimum=1e-3)
+    load_steps: int = eqx.field(static=True, default=4)
+    newton: Newton = Newton()
+
+    def __check_init__(self):
+        n = self.space.num_dofs
+        if self.load.shape != (n,):
+            raise ValueError(f"load must have shape ({n},), got {self.load.shape}")
+        _check_vector_space(self.space, "strain")
+
+    @property
+    def mesh(self) -> Mesh:
+        return self.space.mesh
+
+    def displacement(self, density: Float[Array, " cells"]) -> Float[Array, "nodes dim"]:
+        """The displacement at full load, shape ``(nodes, dim)``."""
+        params = lame_parameters(self.interpolation(density), self.poissons_ratio)
+        result = solve_hyperelasticity(
+            self.space,
+            neo_hookean,
+            params,
+            dirichlet=self.dirichlet,
+            point_load=self.load,
+            load_steps=self.load_steps,
+            newton=self.newton,
+        )
+        return result.displacement
+
+    def __call__(self, density: Float[Array, " cells"]) -> Float[Array, ""]:
+        """The end compliance ``fᵀ u``."""
+        u = self.displacement(density).reshape(-1)
+        return jnp.dot(self.load.astype(u.dtype), u)
+
+
+def _check_loads(loads, n, name):
+    if loads.ndim != 2 or loads.shape[1] != n:
+        raise ValueError(f"{name} must have shape (cases, {n}), got {loads.shape}")
+
+
+def _check_vector_space(space, plane):
+    if space.components != space.mesh.dim:
+        raise ValueError("space must be a vector space (components == dim)")
+    if plane not in ("stress", "strain"):
+        raise ValueError(f"plane must be 'stress' or 'strain', got {plane!r}")
+
+
+def _elastic_stiffness(space, youngs_modulus, poissons_ratio, plane) -> SparseMatrix:
+    dim = space.mesh.dim
+    stiffness = isotropic_elasticity(
+        youngs_modulus, poissons_ratio, dim=dim, plane=plane if dim == 2 else None
+    )
+    return elasticity_matrix(space, stiffness)
+
+
+def _solve_cases(matrix, loads, dirichlet, solver):
+    """Solve ``K u = f`` with the supports for each row of ``loads``."""
+    out = []
+    for load in loads:
+        lifted, rhs = apply_dirichlet(matrix, load.astype(matrix.data.dtype), dirichlet)
+        out.append(linear_solve(lifted, rhs, solver))
+    return jnp.stack(out)
+
+
+def _add_to_diagonal(matrix: SparseMatrix, values: Array) -> SparseMatrix:
+    pattern = matrix.pattern
+    diagonal = np.flatnonzero(pattern.rows == pattern.indices)  # one entry per row, in order
+    data = matrix.data.at[diagonal].add(values.astype(matrix.data.dtype)[pattern.rows[diagonal]])
+    return SparseMatrix(data, pattern)
 
 
 def _point_loads(space: FunctionSpace, nodes_and_forces) -> np.ndarray:
@@ -115,7 +299,7 @@ def mbb_beam(
         Andreassen et al. (2011), Efficient topology optimization in MATLAB using 88 lines
         of code, Struct. Multidisc. Optim. 43.
     """
-    mesh = _design_mesh(rectangle_mesh(nelx, nely, upper=(float(nelx), float(nely))), dtype)
+    mesh = _unit_grid(nelx, nely, None, dtype)
     space = FunctionSpace(mesh, components=2)
     left = select_nodes(mesh, lambda x: np.isclose(x[:, 0], 0.0))
     fixed = np.union1d(space.dofs(left, 0), space.dofs(np.array([_corner(mesh, (nelx, 0))]), 1))
@@ -144,17 +328,12 @@ def cantilever(
     right edge (2D, quad4) or spread along the bottom edge of the right face (3D, hex8, as
     in the 169-line 3D code of Liu and Tovar 2014)."""
     if nelz is None:
-        mesh = _design_mesh(rectangle_mesh(nelx, nely, upper=(float(nelx), float(nely))), dtype)
+        mesh = _unit_grid(nelx, nely, None, dtype)
         space = FunctionSpace(mesh, components=2)
         tip = _corner(mesh, (nelx, nely / 2))
         loads = _point_loads(space, [[(tip, 1, -1.0)]])
     else:
-        mesh = _design_mesh(
-            box_mesh(
-                nelx, nely, nelz, cell_type="hex8", upper=(float(nelx), float(nely), float(nelz))
-            ),
-            dtype,
-        )
+        mesh = _unit_grid(nelx, nely, nelz, dtype)
         space = FunctionSpace(mesh, components=3)
         edge = select_nodes(mesh, lambda x: np.isclose(x[:, 0], nelx) & np.isclose(x[:, 2], 0.0))
         loads = _point_loads(space, [[(n, 2, -1.0 / len(edge)) for n in edge]])
@@ -169,5 +348,80 @@ def cantilever(
     )
 
 
-def _design_mesh(mesh: Mesh, dtype) -> Mesh:
+def heat_sink(
+    nelx: int,
+    nely: int,
+    *,
+    source: float = 0.01,
+    sink_width: float = 0.1,
+    interpolation: Callable[[Array], Array] = functools.partial(simp, minimum=1e-3),
+    solver: AbstractLinearSolver = SparseLU(),
+    dtype=None,
+) -> ThermalComplianceProblem:
+    """The heat-conduction example of the 88-line paper (section 5.3): ``nelx x nely`` unit
+    quad4 cells, a uniform heat source (``source`` per node, as in the paper's code) and a
+    heat sink ``T = 0`` on the middle ``sink_width`` fraction of the left edge.
+
+    References:
+        Andreassen et al. (2011), Efficient topology optimization in MATLAB using 88 lines
+        of code, Struct. Multidisc. Optim. 43, section 5.3; Bendsøe and Sigmund (2003), §1.5.
+    """
+    mesh = _unit_grid(nelx, nely, None, dtype)
+    space = FunctionSpace(mesh, components=1)
+    half = 0.5 * sink_width * nely
+    sink = select_nodes(
+        mesh, lambda x: np.isclose(x[:, 0], 0.0) & (np.abs(x[:, 1] - nely / 2) <= half + 1e-9)
+    )
+    loads = np.full((1, space.num_dofs), source)
+    return ThermalComplianceProblem(
+        space, DirichletBC(space.dofs(sink)), jnp.asarray(loads, mesh.points.dtype),
+        interpolation, solver,
+    )  # fmt: skip
+
+
+def force_inverter(
+    nelx: int,
+    nely: int,
+    *,
+    spring_in: float = 0.1,
+    spring_out: float = 0.1,
+    poissons_ratio: float = 0.3,
+    interpolation: Callable[[Array], Array] = simp,
+    solver: AbstractLinearSolver = SparseLU(),
+    dtype=None,
+) -> MechanismProblem:
+    """The force inverter of Sigmund (1997), upper half by symmetry as in the mechanism
+    variant of the 99-line code: ``nelx x nely`` unit quad4 cells (plane stress), the
+    symmetry line along the top edge (vertical displacement fixed), the bottom left corner
+    clamped, a unit input force pushing right at the top left corner against a spring
+    ``spring_in``, and the output at the top right corner against a spring ``spring_out``.
+    Minimising the output displacement makes the output move left: the motion inverts.
+
+    References:
+        Sigmund (1997), Mech. Struct. Mach. 25; Bendsøe and Sigmund (2003), §2.6.
+    """
+    mesh = _unit_grid(nelx, nely, None, dtype)
+    space = FunctionSpace(mesh, components=2)
+    top = select_nodes(mesh, lambda x: np.isclose(x[:, 1], nely))
+    fixed = np.union1d(space.dofs(top, 1), space.dofs(np.array([_corner(mesh, (0, 0))])))
+    inlet = int(space.dofs(np.array([_corner(mesh, (0, nely))]), 0)[0])
+    outlet = int(space.dofs(np.array([_corner(mesh, (nelx, nely))]), 0)[0])
+    load, output, springs = np.zeros((3, space.num_dofs))
+    load[inlet], output[outlet] = 1.0, 1.0
+    springs[inlet], springs[outlet] = spring_in, spring_out
+    dtype = mesh.points.dtype
+    return MechanismProblem(
+        space, DirichletBC(fixed), jnp.asarray(load, dtype), jnp.asarray(output, dtype),
+        jnp.asarray(springs, dtype), poissons_ratio, interpolation, solver,
+    )  # fmt: skip
+
+
+def _unit_grid(nelx: int, nely: int, nelz: int | None, dtype) -> Mesh:
+    """``nelx x nely`` unit quad4 cells, or ``nelx x nely x nelz`` unit hex8 cells."""
+    if nelz is None:
+        mesh = rectangle_mesh(nelx, nely, upper=(float(nelx), float(nely)))
+    else:
+        mesh = box_mesh(
+            nelx, nely, nelz, cell_type="hex8", upper=(float(nelx), float(nely), float(nelz))
+        )
     return mesh if dtype is None else mesh.with_points(jnp.asarray(mesh.points, dtype))

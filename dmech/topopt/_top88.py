@@ -27,6 +27,13 @@ def element_stiffness(nu: float) -> np.ndarray:
     return (a + nu * b) / (24.0 * (1.0 - nu**2))
 
 
+def heat_element_conductivity() -> np.ndarray:
+    """The 4x4 conductivity matrix of a unit square Q4 element, ``κ = 1`` (88-line paper §5.3)."""
+    return np.array(
+        [[4, -1, -2, -1], [-1, 4, -1, -2], [-2, -1, 4, -1], [-1, -2, -1, 4]], dtype=float
+    ) / 6.0
+
+
 def top88(
     nelx: int,
     nely: int,
@@ -40,25 +47,41 @@ def top88(
     nu: float = 0.3,
     max_iterations: int = 1000,
     tol: float = 0.01,
+    problem: str = "mbb",
 ):
-    """Run the 88-line MBB optimisation; ``ft`` 1 = sensitivity filter, 2 = density filter.
+    """Run the 88-line optimisation; ``ft`` 1 = sensitivity filter, 2 = density filter.
+
+    ``problem="mbb"`` is the paper's MBB half-beam; ``"heat"`` its heat-conduction variant
+    (section 5.3: scalar Q4 conductivity, ``κ_min = e_min``, a source of 0.01 at every
+    node and a heat sink on the middle tenth of the left edge).
 
     Returns ``(xPhys, compliances, seconds_per_iteration)``, ``xPhys`` of shape
     ``(nely, nelx)`` (row 0 at the top).
     """
-    ke = element_stiffness(nu)
     nodenrs = np.arange((1 + nelx) * (1 + nely)).reshape(1 + nelx, 1 + nely).T  # column-major
-    edofvec = (2 * nodenrs[:-1, :-1] + 2).T.reshape(-1)  # 0-based dof of each element's node 1
-    offsets = np.array([0, 1, 2 * nely + 2, 2 * nely + 3, 2 * nely, 2 * nely + 1, -2, -1])
+    if problem == "mbb":
+        ke = element_stiffness(nu)
+        edofvec = (2 * nodenrs[:-1, :-1] + 2).T.reshape(-1)  # 0-based dof of element node 1
+        offsets = np.array([0, 1, 2 * nely + 2, 2 * nely + 3, 2 * nely, 2 * nely + 1, -2, -1])
+        ndof = 2 * (nelx + 1) * (nely + 1)
+        # unit load down at the top left node, rollers on the left edge, support at the
+        # bottom right node
+        f = np.zeros(ndof)
+        f[1] = -1.0
+        fixed = np.union1d(np.arange(0, 2 * (nely + 1), 2), [ndof - 1])
+    elif problem == "heat":
+        ke = heat_element_conductivity()
+        edofvec = (nodenrs[:-1, :-1] + 1).T.reshape(-1)  # each element's lower left node
+        offsets = np.array([0, nely + 1, nely, -1])  # counter-clockwise from the lower left
+        ndof = (nelx + 1) * (nely + 1)
+        f = np.full(ndof, 0.01)
+        fixed = np.arange(nely // 2 - nely // 20, nely // 2 + nely // 20 + 1)
+    else:
+        raise ValueError(f"problem must be 'mbb' or 'heat', got {problem!r}")
     edofmat = edofvec[:, None] + offsets[None, :]
-    ik = np.kron(edofmat, np.ones((8, 1), dtype=int)).reshape(-1)
-    jk = np.kron(edofmat, np.ones((1, 8), dtype=int)).reshape(-1)
-    ndof = 2 * (nelx + 1) * (nely + 1)
-    # MBB: unit load down at the top left node, rollers on the left edge, support at the
-    # bottom right node
-    f = np.zeros(ndof)
-    f[1] = -1.0
-    fixed = np.union1d(np.arange(0, 2 * (nely + 1), 2), [ndof - 1])
+    size = ke.shape[0]
+    ik = np.kron(edofmat, np.ones((size, 1), dtype=int)).reshape(-1)
+    jk = np.kron(edofmat, np.ones((1, size), dtype=int)).reshape(-1)
     free = np.setdiff1d(np.arange(ndof), fixed)
     # the filter
     reach = int(np.ceil(rmin)) - 1

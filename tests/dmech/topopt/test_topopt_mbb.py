@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dmech.topopt import DensityFilter, mbb_beam, optimise_oc, simp
+from dmech.topopt import DensityFilter, Parametrisation, mbb_beam, optimise, simp
 from dmech.topopt._top88 import element_stiffness, top88
 
 
@@ -27,12 +27,11 @@ def test_mbb_matches_the_88_line_code(x64, filter_kind, ft, compliance, iteratio
     # The published setup: 60 x 20, volume fraction 0.5, p = 3, r_min = 1.5, E0 = 1,
     # Emin = 1e-9, nu = 0.3, OC with move 0.2, stop at a largest change of 0.01.
     problem = mbb_beam(60, 20, dtype=jnp.float64)
-    result = optimise_oc(
+    result = optimise(
         problem,
         jnp.full(problem.mesh.num_cells, 0.5),
         volume_fraction=0.5,
-        filter=DensityFilter(problem.mesh, 1.5),
-        filter_kind=filter_kind,
+        parametrisation=Parametrisation(DensityFilter(problem.mesh, 1.5), filter_kind),
     )
     assert result.converged
     assert result.objective[-1] == pytest.approx(compliance, rel=5e-3)

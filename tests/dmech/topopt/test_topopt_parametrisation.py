@@ -59,15 +59,32 @@ def test_compliance_gradient_matches_finite_differences(x64):
 
 
 def test_bad_problem_and_driver_arguments_raise_naming_them(x64):
-    from dmech.topopt import ComplianceProblem, optimise_oc
+    from dmech.topopt import ComplianceProblem, Parametrisation, optimise
 
     problem = mbb_beam(4, 2, dtype=jnp.float64)
     with pytest.raises(ValueError, match="loads"):
         ComplianceProblem(problem.space, problem.dirichlet, jnp.zeros((1, 3)), 0.3)
     x0 = jnp.full(problem.mesh.num_cells, 0.5)
     with pytest.raises(ValueError, match="filter_kind"):
-        optimise_oc(problem, x0, volume_fraction=0.5, filter_kind="gaussian")
+        Parametrisation(filter_kind="gaussian")
+    with pytest.raises(ValueError, match="eta"):
+        Parametrisation(eta=1.5)
+    with pytest.raises(ValueError, match="solid"):
+        Parametrisation(solid=np.zeros(8))
+    with pytest.raises(ValueError, match="both"):
+        Parametrisation(solid=np.ones(8, bool), void=np.ones(8, bool))
+    with pytest.raises(ValueError, match="void"):
+        optimise(problem, x0, volume_fraction=0.5, parametrisation=Parametrisation(
+            void=np.zeros(5, bool)))  # fmt: skip
     with pytest.raises(ValueError, match="volume_fraction"):
-        optimise_oc(problem, x0, volume_fraction=1.5)
+        optimise(problem, x0, volume_fraction=1.5)
     with pytest.raises(ValueError, match="design"):
-        optimise_oc(problem, x0.reshape(2, -1), volume_fraction=0.5)
+        optimise(problem, x0.reshape(2, -1), volume_fraction=0.5)
+    with pytest.raises(ValueError, match="method"):
+        optimise(problem, x0, volume_fraction=0.5, method="sqp")
+    with pytest.raises(ValueError, match="constraints"):
+        optimise(problem, x0, volume_fraction=0.5, constraints=lambda r: r[:1])
+    with pytest.raises(ValueError, match="betas"):
+        optimise(problem, x0, volume_fraction=0.5, betas=(1.0, -2.0))
+    with pytest.raises(ValueError, match="max_iterations"):
+        optimise(problem, x0, volume_fraction=0.5, max_iterations=0)
