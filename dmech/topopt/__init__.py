@@ -17,9 +17,9 @@ from ._problems import ComplianceProblem as ComplianceProblem
 from ._problems import HyperelasticComplianceProblem as HyperelasticComplianceProblem
 from ._problems import MechanismProblem as MechanismProblem
 from ._problems import ThermalComplianceProblem as ThermalComplianceProblem
+from ._problems import cantilever as cantilever
 from ._problems import force_inverter as force_inverter
 from ._problems import heat_sink as heat_sink
-from ._problems import cantilever as cantilever
 from ._problems import mbb_beam as mbb_beam
 
 __all__ = [

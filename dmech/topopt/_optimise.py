@@ -293,7 +293,6 @@ def _mma_step(
     return new, (state, scale), figures
 
 
-
 def optimise_oc(objective, design, *, volume_fraction, filter=None, filter_kind="density", **kw):
     """TEMPORARY shim while helpers port their code to `optimise`."""
     return optimise(

@@ -74,9 +74,7 @@ class Parametrisation(eqx.Module):
         for name in ("solid", "void"):
             mask = getattr(self, name)
             if mask is not None and mask.array.shape != (num_cells,):
-                raise ValueError(
-                    f"{name} must have shape ({num_cells},), got {mask.array.shape}"
-                )
+                raise ValueError(f"{name} must have shape ({num_cells},), got {mask.array.shape}")
 
     def __call__(
         self, design: Float[Array, " cells"], beta: Float[ArrayLike, ""] = 1.0

@@ -31,6 +31,10 @@ from ..fem import (
 from ..geometry import Mesh, box_mesh, rectangle_mesh, select_nodes
 from ._interpolation import simp
 
+# SIMP with E_min = 1e-3: the heat variant's κ_min, and the floor that keeps Newton's tangent
+# definite in hyperelastic design
+_SOFT_SIMP = functools.partial(simp, minimum=1e-3)
+
 
 class ComplianceProblem(eqx.Module):
     r"""Minimum compliance ``c(ρ) = fᵀ u(ρ)``, ``K(E(ρ)) u = f``, for one or more load cases.
@@ -94,7 +98,7 @@ class ThermalComplianceProblem(eqx.Module):
     space: FunctionSpace
     dirichlet: DirichletBC
     loads: Float[Array, "cases n"]
-    interpolation: Callable[[Array], Array] = functools.partial(simp, minimum=1e-3)
+    interpolation: Callable[[Array], Array] = _SOFT_SIMP
     solver: AbstractLinearSolver = SparseLU()
 
     def __check_init__(self):
@@ -197,7 +201,7 @@ class HyperelasticComplianceProblem(eqx.Module):
     dirichlet: DirichletBC
     load: Float[Array, " n"]
     poissons_ratio: float = eqx.field(static=True)
-    interpolation: Callable[[Array], Array] = functools.partial(simp, minimum=1e-3)
+    interpolation: Callable[[Array], Array] = _SOFT_SIMP
     load_steps: int = eqx.field(static=True, default=4)
     newton: Newton = Newton()
 
@@ -354,7 +358,7 @@ def heat_sink(
     *,
     source: float = 0.01,
     sink_width: float = 0.1,
-    interpolation: Callable[[Array], Array] = functools.partial(simp, minimum=1e-3),
+    interpolation: Callable[[Array], Array] = _SOFT_SIMP,
     solver: AbstractLinearSolver = SparseLU(),
     dtype=None,
 ) -> ThermalComplianceProblem:

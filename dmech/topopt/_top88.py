@@ -29,9 +29,10 @@ def element_stiffness(nu: float) -> np.ndarray:
 
 def heat_element_conductivity() -> np.ndarray:
     """The 4x4 conductivity matrix of a unit square Q4 element, ``κ = 1`` (88-line paper §5.3)."""
-    return np.array(
-        [[4, -1, -2, -1], [-1, 4, -1, -2], [-2, -1, 4, -1], [-1, -2, -1, 4]], dtype=float
-    ) / 6.0
+    return (
+        np.array([[4, -1, -2, -1], [-1, 4, -1, -2], [-2, -1, 4, -1], [-1, -2, -1, 4]], dtype=float)
+        / 6.0
+    )
 
 
 def top88(

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from dmech.data import DataFileError
 from dmech.topopt import (
     ComplianceProblem,
     DensityFilter,
@@ -144,5 +145,7 @@ def test_checkpoint_resume_continues_the_same_run(x64, tmp_path):
     np.testing.assert_allclose(resumed.objective, whole.objective, rtol=1e-12)
     np.testing.assert_allclose(resumed.design, whole.design, rtol=1e-12)
     # a checkpoint of another problem is refused, naming what differs
-    with pytest.raises(Exception, match="volume_fraction"):
-        optimise(problem, x0, max_iterations=30, checkpoint=path, **{**kwargs, "volume_fraction": 0.4})
+    with pytest.raises(DataFileError, match="volume_fraction"):
+        optimise(
+            problem, x0, max_iterations=30, checkpoint=path, **{**kwargs, "volume_fraction": 0.4}
+        )
