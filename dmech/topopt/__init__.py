@@ -12,6 +12,9 @@ from ._oc import optimality_criteria as optimality_criteria
 from ._optimise import TopOptResult as TopOptResult
 from ._optimise import optimise as optimise
 from ._optimise import optimise_oc as optimise_oc  # TEMPORARY
+from ._output import animate_designs as animate_designs
+from ._output import plot_design as plot_design
+from ._output import plot_history as plot_history
 from ._parametrisation import Parametrisation as Parametrisation
 from ._problems import ComplianceProblem as ComplianceProblem
 from ._problems import HyperelasticComplianceProblem as HyperelasticComplianceProblem
@@ -30,6 +33,7 @@ __all__ = [
     "Parametrisation",
     "ThermalComplianceProblem",
     "TopOptResult",
+    "animate_designs",
     "cantilever",
     "force_inverter",
     "heat_sink",
@@ -37,6 +41,8 @@ __all__ = [
     "mbb_beam",
     "optimality_criteria",
     "optimise",
+    "plot_design",
+    "plot_history",
     "ramp",
     "simp",
 ]
