@@ -8,6 +8,11 @@ from ._filters import DensityFilter as DensityFilter
 from ._interpolation import heaviside_projection as heaviside_projection
 from ._interpolation import ramp as ramp
 from ._interpolation import simp as simp
+from ._mma import MMAResult as MMAResult
+from ._mma import MMAState as MMAState
+from ._mma import minimise_mma as minimise_mma
+from ._mma import mma_init as mma_init
+from ._mma import mma_update as mma_update
 from ._oc import optimality_criteria as optimality_criteria
 from ._optimise import TopOptResult as TopOptResult
 from ._optimise import optimise as optimise
@@ -29,6 +34,8 @@ __all__ = [
     "ComplianceProblem",
     "DensityFilter",
     "HyperelasticComplianceProblem",
+    "MMAResult",
+    "MMAState",
     "MechanismProblem",
     "Parametrisation",
     "ThermalComplianceProblem",
@@ -39,6 +46,9 @@ __all__ = [
     "heat_sink",
     "heaviside_projection",
     "mbb_beam",
+    "minimise_mma",
+    "mma_init",
+    "mma_update",
     "optimality_criteria",
     "optimise",
     "plot_design",

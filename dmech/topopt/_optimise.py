@@ -14,6 +14,7 @@ import numpy as np
 
 from .._custom_types import Array, Float
 from ..data import load_tree, save_tree
+from ._mma import mma_init, mma_update
 from ._oc import optimality_criteria
 from ._parametrisation import Parametrisation
 
@@ -122,8 +123,6 @@ def optimise(
     design = parametrisation.impose_passive(design)
     carry = None
     if method == "mma":
-        from ._mma import mma_init  # TEMPORARY until _mma lands
-
         carry = (mma_init(design), jnp.zeros((), design.dtype))
     history: dict[str, list] = {k: [] for k in ("objective", "volume", "change", "beta")}
     history["constraints"] = []
@@ -262,8 +261,6 @@ def _oc_step(objective, parametrisation, design, volumes, volume_fraction, beta,
 def _mma_step(
     objective, constraints, parametrisation, design, carry, volumes, volume_fraction, beta, move
 ):
-    from ._mma import mma_update  # TEMPORARY
-
     state, scale = carry
 
     def physical(x):
