@@ -215,6 +215,9 @@ def _check_arguments(
     if not betas or any(not b > 0 for b in betas):
         raise ValueError(f"betas must be a non-empty sequence of positive numbers, got {betas}")
     design = jnp.asarray(design)
+    # an explicit dtype drops a weak type (jnp.full(n, 0.5)), which would compile the step a
+    # second time when the first update returns a strongly typed design
+    design = jnp.asarray(design, dtype=design.dtype)
     if design.ndim != 1 or not jnp.issubdtype(design.dtype, jnp.floating):
         raise ValueError(f"design must be a float array of shape (cells,), got {design.shape}")
     parametrisation.check(design.shape[0])

@@ -88,3 +88,29 @@ def test_bad_problem_and_driver_arguments_raise_naming_them(x64):
         optimise(problem, x0, volume_fraction=0.5, betas=(1.0, -2.0))
     with pytest.raises(ValueError, match="max_iterations"):
         optimise(problem, x0, volume_fraction=0.5, max_iterations=0)
+
+
+def test_compliance_is_self_adjoint_in_its_gradients(x64):
+    # c = fᵀK⁻¹f: dc/df = 2u and dc/dρ = -uᵀ(∂K/∂ρ)u, from one solve (no adjoint solve)
+    import equinox as eqx
+    import jax
+
+    from dmech.fem import DirichletBC
+    from dmech.topopt import ComplianceProblem
+
+    problem = mbb_beam(6, 3, dtype=jnp.float64)
+    rho = jnp.asarray(np.random.default_rng(4).uniform(0.3, 1.0, problem.mesh.num_cells))
+    loads = jnp.asarray(np.random.default_rng(5).normal(size=problem.loads.shape))
+    fixed = np.isin(np.arange(problem.space.num_dofs), problem.dirichlet.dofs)
+    loads = jnp.where(fixed, 0.0, loads)
+
+    def compliance(f):
+        return eqx.tree_at(lambda p: p.loads, problem, f)(rho)
+
+    u = eqx.tree_at(lambda p: p.loads, problem, loads).displacements(rho)
+    np.testing.assert_allclose(jax.grad(compliance)(loads), 2 * u, rtol=1e-10, atol=1e-12)
+    assert float(compliance(loads)) == pytest.approx(float(jnp.sum(loads * u)), rel=1e-12)
+    with pytest.raises(ValueError, match="dirichlet"):
+        ComplianceProblem(
+            problem.space, DirichletBC(problem.dirichlet.dofs, 0.1), problem.loads, 0.3
+        )
