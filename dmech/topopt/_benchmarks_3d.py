@@ -41,6 +41,7 @@ from ..fem import (
     isotropic_elasticity,
     pcg,
 )
+from ._benchmarks import IterationBudget
 from ._filters import DensityFilter
 from ._interpolation import simp
 from ._optimise import optimise
@@ -109,14 +110,8 @@ def _setup(nelx, nely, nelz, volfrac, penal, rmin, filter, solver, rtol, max_ite
     # dmech's cells -> the [x, y, z] grid array that top3d returns too
     grid = tuple(np.floor(centroids).astype(int).T)
 
-    calls = {"dmech": 0, "peer": 0}
     per_iteration: list[float] = []
-
-    def budget(who: str) -> int:
-        # The harness's untimed first call only compiles (dmech) or warms up (the peer):
-        # one iteration, not a whole optimisation.
-        calls[who] += 1
-        return 1 if calls[who] == 1 else max_iterations
+    budget = IterationBudget(max_iterations)
 
     def run():
         iterations = budget("dmech")
@@ -130,7 +125,7 @@ def _setup(nelx, nely, nelz, volfrac, penal, rmin, filter, solver, rtol, max_ite
                 max_iterations=iterations,
             )
             seconds = time.perf_counter() - start
-        if calls["dmech"] == 1:
+        if budget.warming_up("dmech"):
             return Measured({}, seconds, compile_seconds=seconds)
         per_iteration.append(seconds / result.iterations)
         physical = np.zeros((nelx, nely, nelz))
