@@ -126,7 +126,7 @@ def optimise(
         carry = (mma_init(design), jnp.zeros((), design.dtype))
     history: dict[str, list] = {k: [] for k in ("objective", "volume", "change", "beta")}
     history["constraints"] = []
-    stage, stage_iterations = 0, 0
+    stage, stage_iterations, converged = 0, 0, False
     params = {"method": method, "cells": int(design.shape[0]), "volume_fraction": volume_fraction}
     if checkpoint is not None and Path(checkpoint).exists():
         (design, carry), card = load_tree(
@@ -134,20 +134,26 @@ def optimise(
         )
         history = {k: list(v) for k, v in card.extra["history"].items()}
         stage, stage_iterations = card.extra["stage"], card.extra["stage_iterations"]
+        converged = card.extra["converged"]
 
     def save():
         if checkpoint is not None:
-            extra = {"history": history, "stage": stage, "stage_iterations": stage_iterations}
+            extra = {
+                "history": history,
+                "stage": stage,
+                "stage_iterations": stage_iterations,
+                "converged": converged,
+            }
             save_tree(
                 checkpoint, (design, carry), kind="checkpoint", generator=_GENERATOR,
                 params=params, extra=extra,
             )  # fmt: skip
 
-    converged = False
     done = len(history["objective"])
     last_stage = len(betas) - 1 if parametrisation.eta is not None else 0
-    beta = jnp.asarray(betas[0], design.dtype)
-    for iteration in range(done + 1, max_iterations + 1):
+    beta = jnp.asarray(betas[stage], design.dtype)
+    # a converged run read back from its checkpoint is returned as it is
+    for iteration in range(done + 1, max_iterations + 1 if not converged else done + 1):
         beta = jnp.asarray(betas[stage], design.dtype)
         if method == "oc":
             design, figures = _oc_step(

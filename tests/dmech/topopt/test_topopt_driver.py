@@ -144,6 +144,13 @@ def test_checkpoint_resume_continues_the_same_run(x64, tmp_path):
     assert resumed.iterations == 30
     np.testing.assert_allclose(resumed.objective, whole.objective, rtol=1e-12)
     np.testing.assert_allclose(resumed.design, whole.design, rtol=1e-12)
+    # a finished run read back from its checkpoint is returned as it was
+    converged = optimise(problem, x0, max_iterations=30, checkpoint=tmp_path / "c.dmech", **{
+        **kwargs, "tol": 0.2})  # fmt: skip
+    again = optimise(problem, x0, max_iterations=30, checkpoint=tmp_path / "c.dmech", **{
+        **kwargs, "tol": 0.2})  # fmt: skip
+    assert converged.converged and again.converged and again.iterations == converged.iterations
+    np.testing.assert_array_equal(again.physical, converged.physical)
     # a checkpoint of another problem is refused, naming what differs
     with pytest.raises(DataFileError, match="volume_fraction"):
         optimise(
