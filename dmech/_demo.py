@@ -78,7 +78,7 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False) -> Path:
     )
     beam = np.hstack([image[:, ::-1], image])  # the symmetric full beam
     fig = plt.figure(figsize=(12, 5.6), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])  # type: ignore[misc]
     ax = top.subplots()
     ax.imshow(beam, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(

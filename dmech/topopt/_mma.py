@@ -361,7 +361,7 @@ def minimise_mma(
 # --- argument checks -------------------------------------------------------------------------
 
 
-def _as_design(design, name):
+def _as_design(design, name) -> Array:
     design = jnp.asarray(design)
     if not jnp.issubdtype(design.dtype, jnp.floating):
         raise ValueError(f"{name} must be a floating-point array, got dtype {design.dtype}")
@@ -370,7 +370,7 @@ def _as_design(design, name):
     return jnp.asarray(design, design.dtype)  # not weakly typed: one compilation for all
 
 
-def _as_float(value, name, dtype):
+def _as_float(value, name, dtype) -> Array:
     value = jnp.asarray(value)
     if not jnp.issubdtype(value.dtype, jnp.floating):
         raise ValueError(f"{name} must be a floating-point array, got dtype {value.dtype}")
