@@ -24,7 +24,14 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .topopt import DensityFilter, Parametrisation, mbb_beam, optimise, plot_history
+    from .topopt import (
+        DensityFilter,
+        Parametrisation,
+        cell_grid,
+        mbb_beam,
+        optimise,
+        plot_history,
+    )
 
     out = Path(out) if out is not None else Path.cwd() / "dmech-demo.png"
     nelx, nely = (30, 10) if quick else (180, 60)
@@ -71,11 +78,7 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False) -> Path:
         f"compliance {result.objective[-1]:.2f}, volume {result.volume[-1]:.3f}"
     )
 
-    centroids = np.asarray(problem.mesh.points)[np.asarray(problem.mesh.cells)].mean(axis=1)
-    image = np.zeros((nely, nelx))
-    image[(nely - 0.5 - centroids[:, 1]).astype(int), centroids[:, 0].astype(int)] = np.asarray(
-        result.physical
-    )
+    image = cell_grid(problem.mesh, np.asarray(result.physical)).T[::-1]  # row 0 at the top
     beam = np.hstack([image[:, ::-1], image])  # the symmetric full beam
     fig = plt.figure(figsize=(12, 5.6), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])  # type: ignore[misc]

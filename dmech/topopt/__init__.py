@@ -18,6 +18,7 @@ from ._optimise import TopOptResult as TopOptResult
 from ._optimise import optimise as optimise
 from ._optimise import optimise_oc as optimise_oc  # TEMPORARY
 from ._output import animate_designs as animate_designs
+from ._output import cell_grid as cell_grid
 from ._output import plot_design as plot_design
 from ._output import plot_history as plot_history
 from ._parametrisation import Parametrisation as Parametrisation
@@ -42,6 +43,7 @@ __all__ = [
     "TopOptResult",
     "animate_designs",
     "cantilever",
+    "cell_grid",
     "force_inverter",
     "heat_sink",
     "heaviside_projection",

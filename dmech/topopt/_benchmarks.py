@@ -16,6 +16,7 @@ from ..fem import AbstractLinearSolver, Pardiso, SparseLU
 from ._filters import DensityFilter
 from ._interpolation import simp
 from ._optimise import optimise
+from ._output import cell_grid
 from ._parametrisation import Parametrisation
 from ._problems import mbb_beam
 from ._top88 import top88
@@ -58,11 +59,6 @@ def _setup(nelx, nely, volfrac, penal, rmin, filter, max_iterations) -> Case:
             dtype=jnp.float64,
         )
         design_filter = DensityFilter(problem.mesh, rmin)
-        centroids = np.asarray(problem.mesh.points)[np.asarray(problem.mesh.cells)].mean(axis=1)
-    # dmech's cells run x fastest from the bottom; the 88-line code's run down each column
-    # from the top: this reorders dmech's densities into the peer's image.
-    rows = (nely - 0.5 - centroids[:, 1]).astype(int)
-    cols = centroids[:, 0].astype(int)
 
     per_iteration: list[float] = []
     budget = IterationBudget(max_iterations)
@@ -82,8 +78,8 @@ def _setup(nelx, nely, volfrac, penal, rmin, filter, max_iterations) -> Case:
         if budget.warming_up("dmech"):
             return Measured({}, seconds, compile_seconds=seconds)
         per_iteration.append(seconds / result.iterations)
-        image = np.zeros((nely, nelx))
-        image[rows, cols] = np.asarray(result.physical)
+        # the peer's layout: row 0 at the top
+        image = cell_grid(problem.mesh, np.asarray(result.physical)).T[::-1]
         out = {
             "compliance": float(result.objective[-1]),
             "iterations": result.iterations,

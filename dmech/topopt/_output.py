@@ -52,7 +52,9 @@ def plot_design(
         return artist.axes
     import matplotlib.pyplot as plt
 
-    filled = _voxels(mesh, rho) > threshold
+    if mesh.cell_type != "hex8":
+        raise ValueError(f"a 3D design is drawn on a hex8 grid, got {mesh.cell_type!r} cells")
+    filled = cell_grid(mesh, rho) > threshold
     if ax is None:
         ax = plt.figure(figsize=(7, 4)).add_subplot(projection="3d")
     ax.voxels(filled, facecolors=color, edgecolors=None, shade=True)
@@ -61,22 +63,36 @@ def plot_design(
     return ax
 
 
-def _voxels(mesh: Mesh, rho: np.ndarray) -> np.ndarray:
-    """Cell values on the ``(nx, ny, nz)`` grid of a structured hex8 mesh."""
-    if mesh.cell_type != "hex8":
-        raise ValueError(f"a 3D design is drawn on a hex8 grid, got {mesh.cell_type!r} cells")
-    points = np.asarray(mesh.points)
-    cells = np.asarray(mesh.cells)
-    centroids = points[cells].mean(axis=1)
-    size = points[cells].max(axis=1) - points[cells].min(axis=1)
+def cell_grid(mesh: Mesh, values: Float[ArrayLike, " cells"]) -> np.ndarray:
+    """Cell values on the grid of a structured mesh of equal quad4 or hex8 cells.
+
+    Args:
+        mesh: a full rectangle of quad4 or box of hex8 cells of one size (e.g. from
+            :func:`mbb_beam` or :func:`cantilever`), in any numbering.
+        values: one value per cell, shape ``(cells,)``.
+
+    Returns:
+        ``grid[i, j(, k)]``, the value of the cell in column ``i`` along x, ``j`` along y
+        (and ``k`` along z), counted from the lowest coordinates: shape ``(nx, ny(, nz))``.
+        ``cell_grid(mesh, rho).T[::-1]`` is a 2D design as an image (row 0 at the top, as in
+        the 88-line code).
+    """
+    if mesh.cell_type not in ("quad4", "hex8"):
+        raise ValueError(f"cell_grid needs quad4 or hex8 cells, got {mesh.cell_type!r}")
+    v = np.asarray(values)
+    if v.shape != (mesh.num_cells,):
+        raise ValueError(f"values must have shape ({mesh.num_cells},), got {v.shape}")
+    points = np.asarray(mesh.points)[np.asarray(mesh.cells)]
+    size = points.max(axis=1) - points.min(axis=1)
     if not np.allclose(size, size[0]):
-        raise ValueError("a 3D design is drawn on a grid of equal hex8 cells")
+        raise ValueError("cell_grid needs cells of one size")
+    centroids = points.mean(axis=1)
     index = np.rint((centroids - centroids.min(axis=0)) / size[0]).astype(int)
     shape = tuple(index.max(axis=0) + 1)
     if np.prod(shape) != mesh.num_cells:
-        raise ValueError("a 3D design is drawn on a full box of hex8 cells")
-    grid = np.zeros(shape)
-    grid[tuple(index.T)] = rho
+        raise ValueError("cell_grid needs a full rectangle or box of cells")
+    grid = np.zeros(shape, dtype=v.dtype)
+    grid[tuple(index.T)] = v
     return grid
 
 

@@ -12,12 +12,12 @@ from dmech.topopt import (
     Parametrisation,
     animate_designs,
     cantilever,
+    cell_grid,
     mbb_beam,
     optimise,
     plot_design,
     plot_history,
 )
-from dmech.topopt._output import _voxels
 
 matplotlib.use("Agg")
 
@@ -55,7 +55,7 @@ def test_3d_design_as_voxels_and_vtu(tmp_path):
 
     problem = cantilever(4, 3, 2)
     rho = np.linspace(0.0, 1.0, problem.mesh.num_cells)
-    grid = _voxels(problem.mesh, rho)
+    grid = cell_grid(problem.mesh, rho)
     centroids = np.asarray(problem.mesh.points)[np.asarray(problem.mesh.cells)].mean(axis=1)
     i, j, k = np.floor(centroids).astype(int).T
     np.testing.assert_array_equal(grid[i, j, k], rho)
