@@ -16,7 +16,6 @@ from ._mma import mma_update as mma_update
 from ._oc import optimality_criteria as optimality_criteria
 from ._optimise import TopOptResult as TopOptResult
 from ._optimise import optimise as optimise
-from ._optimise import optimise_oc as optimise_oc  # TEMPORARY
 from ._output import animate_designs as animate_designs
 from ._output import cell_grid as cell_grid
 from ._output import plot_design as plot_design

@@ -4,7 +4,10 @@ NumPy/SciPy implementation of top3d (Liu and Tovar 2014), on the same problem in
 Parameters: the grid ``nelx x nely x nelz`` (hex8 cells of unit size; dmech's
 :func:`~dmech.topopt.cantilever`), ``volfrac``, ``penal``, ``rmin``, ``filter``
 (``"density"`` or ``"sensitivity"``), ``max_iterations`` (the optimisation also stops at a
-largest change of 0.01) and ``solver``:
+largest change of 0.01, and with ``objective_tol > 0`` when the objective stalls: see
+:func:`~dmech.topopt.optimise`), ``checkpoint`` (a file: the timed run checkpoints every 5
+iterations and resumes from it; use it with ``--repeats 1 --no-peer`` for runs of hours) and
+``solver``:
 
 - ``"pcg"``: dmech's :class:`~dmech.fem.PCG` (Jacobi, from zero, ``‖r‖ ≤ rtol ‖b‖``) against
   SciPy's ``cg`` with the same preconditioner, start and stopping rule;
@@ -24,13 +27,15 @@ import functools
 import importlib.util
 import statistics
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy
 
-from ..bench import Benchmark, Case, Measured, Peer
+from ..bench import Benchmark, BenchmarkError, Case, Measured, Peer
+from ..data import read_card
 from ..fem import (
     PCG,
     AbstractLinearSolver,
@@ -76,7 +81,10 @@ def _one_blas_thread():
     return threadpool_limits(1, user_api="blas")  # limits now, restores on exit
 
 
-def _setup(nelx, nely, nelz, volfrac, penal, rmin, filter, solver, rtol, max_iterations) -> Case:
+def _setup(
+    nelx, nely, nelz, volfrac, penal, rmin, filter, solver, rtol, max_iterations, objective_tol,
+    checkpoint,
+) -> Case:  # fmt: skip
     if filter not in _FILTERS:
         raise ValueError(f"filter must be 'sensitivity' or 'density', got {filter!r}")
     if solver not in ("pcg", "direct"):
@@ -115,6 +123,9 @@ def _setup(nelx, nely, nelz, volfrac, penal, rmin, filter, solver, rtol, max_ite
 
     def run():
         iterations = budget("dmech")
+        warm_up = budget.warming_up("dmech")
+        path = Path(checkpoint).expanduser() if checkpoint and not warm_up else None
+        done = len(read_card(path).extra["history"]["objective"]) if path and path.exists() else 0
         with jax.enable_x64(True):
             start = time.perf_counter()
             result = optimise(
@@ -123,20 +134,31 @@ def _setup(nelx, nely, nelz, volfrac, penal, rmin, filter, solver, rtol, max_ite
                 volume_fraction=volfrac,
                 parametrisation=parametrisation,
                 max_iterations=iterations,
+                objective_tol=objective_tol if objective_tol > 0 else None,
+                checkpoint=path,
+                checkpoint_every=5,
             )
             seconds = time.perf_counter() - start
-        if budget.warming_up("dmech"):
+        if warm_up:
             return Measured({}, seconds, compile_seconds=seconds)
-        per_iteration.append(seconds / result.iterations)
+        if result.iterations == done:
+            raise BenchmarkError(
+                f"the checkpoint {path} holds a finished run: nothing to time (one timed "
+                "repeat per checkpoint: --repeats 1)"
+            )
+        per_iteration.append(seconds / (result.iterations - done))
         physical = np.zeros((nelx, nely, nelz))
         physical[grid] = np.asarray(result.physical)
         out = {
             "compliance": float(result.objective[-1]),
             "iterations": result.iterations,
             "converged": result.converged,
+            "stopped_by": result.reason,
+            "largest_change": float(result.change[-1]),
+            "resumed_at": done,
             "physical": physical,
         }
-        return Measured(out, seconds / result.iterations)
+        return Measured(out, per_iteration[-1])
 
     def peer_run():
         iterations = budget("peer")
@@ -164,13 +186,19 @@ def _setup(nelx, nely, nelz, volfrac, penal, rmin, filter, solver, rtol, max_ite
             "compliance": out["compliance"],
             "iterations": out["iterations"],
             "converged": out["converged"],
+            "stopped_by": out["stopped_by"],
+            "largest_change": out["largest_change"],
             "seconds_per_iteration": statistics.median(per_iteration),
+            "cells": nelx * nely * nelz,
+            "dofs": 3 * (nelx + 1) * (nely + 1) * (nelz + 1),
             "solver": type(dmech_solver).__name__,
             "peer_solver": "scipy.sparse.linalg.cg (Jacobi)"
             if peer_solver == "cg"
             else "scipy.sparse.linalg.splu (SuperLU, symmetric mode)",
             "peer_blas_threads": 1 if importlib.util.find_spec("threadpoolctl") else "default",
         }
+        if checkpoint:
+            report["resumed_at"] = out["resumed_at"]  # iterations done by earlier processes
         if solver == "pcg":
             report["rtol"] = rtol
             # compliance is self-adjoint: jax.grad needs no adjoint solve
@@ -220,6 +248,8 @@ topopt_3d = Benchmark(
         "solver": "pcg",
         "rtol": 1e-8,
         "max_iterations": 10,
+        "objective_tol": 0.0,
+        "checkpoint": "",
     },
     setup=_setup,
 )

@@ -37,8 +37,11 @@ class TopOptResult(eqx.Module):
         beta: the projection sharpness of each iteration, shape ``(k,)``.
         iterations: ``k``, counted from the start of the optimisation (resumed runs
             included).
-        converged: whether the change fell to the tolerance (at the last ``beta``) within
-            the iteration budget.
+        converged: whether a stopping rule fired (at the last ``beta``) within the
+            iteration budget.
+        reason: why the optimisation stopped: ``"change"`` (the largest change fell to
+            ``tol``), ``"objective"`` (the objective stalled, see ``objective_tol``) or
+            ``"max_iterations"`` (the budget ran out first).
     """
 
     design: Array
@@ -50,6 +53,7 @@ class TopOptResult(eqx.Module):
     beta: np.ndarray
     iterations: int
     converged: bool
+    reason: str
 
 
 def optimise(
@@ -65,6 +69,8 @@ def optimise(
     iterations_per_beta: int = 50,
     move: float = 0.2,
     tol: float = 0.01,
+    objective_tol: float | None = None,
+    objective_window: int = 5,
     max_iterations: int = 500,
     callback: Callable[[int, dict], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -83,9 +89,18 @@ def optimise(
       constraint ``V/V* - 1 ≤ 0`` first and then ``constraints(ρ̄)``; the objective is
       scaled by its first value.
 
+    Two stopping rules: the largest change of a design variable falls to ``tol`` (the
+    88-line code's rule), or, with ``objective_tol``, the objective stalls: the mean
+    objective of the last ``objective_window`` iterations differs from the mean of the
+    ``objective_window`` before them by at most ``objective_tol`` relative (all at one
+    ``β``), and the constraints hold (volume within 0.1% of its bound, user constraints
+    ``g ≤ 10⁻³``). The second rule ends runs in which a few cells keep swinging by the move
+    limit while the objective no longer moves (common with OC and a sharp projection, where
+    the objective then alternates from one iteration to the next, and in large 3D runs).
+
     With a projection (``parametrisation.eta``), ``β`` runs through ``betas``: each value
-    is kept until the change falls to ``tol`` or for ``iterations_per_beta`` iterations,
-    and the optimisation has converged when the change falls to ``tol`` at the last one.
+    is kept until a stopping rule fires or for ``iterations_per_beta`` iterations, and the
+    optimisation has converged when a rule fires at the last one.
 
     Args:
         objective: ``ρ̄ -> f``, a differentiable scalar of the physical densities (for
@@ -100,6 +115,8 @@ def optimise(
         betas, iterations_per_beta: the projection's continuation.
         move: the largest change of a design variable in one iteration.
         tol: stop when the largest change of a design variable is at most ``tol``.
+        objective_tol: also stop when the objective stalls (above); default off.
+        objective_window: the iterations averaged by the objective rule.
         max_iterations: the iteration budget (resumed iterations included).
         callback: called after every iteration with ``(iteration, figures)``
             (``objective``, ``volume``, ``change``, ``beta``, ``constraints``).
@@ -118,7 +135,8 @@ def optimise(
     parametrisation = Parametrisation() if parametrisation is None else parametrisation
     design, volumes, betas = _check_arguments(
         design, volume_fraction, method, constraints, parametrisation, cell_volumes, betas,
-        iterations_per_beta, move, tol, max_iterations, checkpoint_every,
+        iterations_per_beta, move, tol, objective_tol, objective_window, max_iterations,
+        checkpoint_every,
     )  # fmt: skip
     design = parametrisation.impose_passive(design)
     carry = None
@@ -126,7 +144,7 @@ def optimise(
         carry = (mma_init(design), jnp.zeros((), design.dtype))
     history: dict[str, list] = {k: [] for k in ("objective", "volume", "change", "beta")}
     history["constraints"] = []
-    stage, stage_iterations, converged = 0, 0, False
+    stage, stage_iterations, reason = 0, 0, "max_iterations"
     params = {"method": method, "cells": int(design.shape[0]), "volume_fraction": volume_fraction}
     if checkpoint is not None and Path(checkpoint).exists():
         (design, carry), card = load_tree(
@@ -134,7 +152,7 @@ def optimise(
         )
         history = {k: list(v) for k, v in card.extra["history"].items()}
         stage, stage_iterations = card.extra["stage"], card.extra["stage_iterations"]
-        converged = card.extra["converged"]
+        reason = card.extra["reason"]
 
     def save():
         if checkpoint is not None:
@@ -142,7 +160,7 @@ def optimise(
                 "history": history,
                 "stage": stage,
                 "stage_iterations": stage_iterations,
-                "converged": converged,
+                "reason": reason,
             }
             save_tree(
                 checkpoint, (design, carry), kind="checkpoint", generator=_GENERATOR,
@@ -153,7 +171,8 @@ def optimise(
     last_stage = len(betas) - 1 if parametrisation.eta is not None else 0
     beta = jnp.asarray(betas[stage], design.dtype)
     # a converged run read back from its checkpoint is returned as it is
-    for iteration in range(done + 1, max_iterations + 1 if not converged else done + 1):
+    finished = reason != "max_iterations"
+    for iteration in range(done + 1, max_iterations + 1 if not finished else done + 1):
         beta = jnp.asarray(betas[stage], design.dtype)
         if method == "oc":
             design, figures = _oc_step(
@@ -174,11 +193,13 @@ def optimise(
             raise FloatingPointError(
                 f"optimise: the objective is {figures['objective']} at iteration {iteration}"
             )
-        small = figures["change"] <= tol
-        if small and stage == last_stage:
-            converged = True
+        rule = _stopping_rule(
+            history, stage_iterations, volume_fraction, tol, objective_tol, objective_window
+        )
+        if rule is not None and stage == last_stage:
+            reason = rule
             break
-        if stage < last_stage and (small or stage_iterations >= iterations_per_beta):
+        if stage < last_stage and (rule is not None or stage_iterations >= iterations_per_beta):
             stage, stage_iterations = stage + 1, 0
         if iteration % checkpoint_every == 0:
             save()
@@ -192,13 +213,33 @@ def optimise(
         constraints=np.asarray(history["constraints"]).reshape(len(history["objective"]), -1),
         beta=np.asarray(history["beta"]),
         iterations=len(history["objective"]),
-        converged=converged,
+        converged=reason != "max_iterations",
+        reason=reason,
     )
+
+
+_FEASIBILITY = 1e-3
+
+
+def _stopping_rule(history, stage_iterations, volume_fraction, tol, objective_tol, window):
+    """The rule that fires after the latest iteration (``"change"``, ``"objective"``), or None."""
+    if history["change"][-1] <= tol:
+        return "change"
+    if objective_tol is None or stage_iterations < 2 * window:
+        return None
+    objective = np.asarray(history["objective"][-2 * window :])
+    latest, before = np.mean(objective[window:]), np.mean(objective[:window])
+    stalled = abs(latest - before) <= objective_tol * abs(latest)
+    feasible = history["volume"][-1] <= volume_fraction * (1 + _FEASIBILITY) and all(
+        g <= _FEASIBILITY for g in history["constraints"][-1]
+    )
+    return "objective" if feasible and stalled else None
 
 
 def _check_arguments(
     design, volume_fraction, method, constraints, parametrisation, cell_volumes, betas,
-    iterations_per_beta, move, tol, max_iterations, checkpoint_every,
+    iterations_per_beta, move, tol, objective_tol, objective_window, max_iterations,
+    checkpoint_every,
 ):  # fmt: skip
     if method not in _METHODS:
         raise ValueError(f"method must be 'oc' or 'mma', got {method!r}")
@@ -210,10 +251,13 @@ def _check_arguments(
         raise ValueError(f"move must lie in (0, 1], got {move}")
     if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol}")
+    if objective_tol is not None and not objective_tol > 0:
+        raise ValueError(f"objective_tol must be positive or None, got {objective_tol}")
     for name, value in (
         ("max_iterations", max_iterations),
         ("iterations_per_beta", iterations_per_beta),
         ("checkpoint_every", checkpoint_every),
+        ("objective_window", objective_window),
     ):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value}")
@@ -297,11 +341,3 @@ def _mma_step(
         "constraints": user,
     }
     return new, (state, scale), figures
-
-
-def optimise_oc(objective, design, *, volume_fraction, filter=None, filter_kind="density", **kw):
-    """TEMPORARY shim while helpers port their code to `optimise`."""
-    return optimise(
-        objective, design, volume_fraction=volume_fraction,
-        parametrisation=Parametrisation(filter, filter_kind), **kw,
-    )  # fmt: skip

@@ -97,6 +97,32 @@ def test_beta_continuation_sharpens_the_design(x64):
     assert projected.volume[-1] == pytest.approx(0.5, abs=5e-3)
 
 
+def test_objective_rule_stops_a_run_whose_change_never_falls(x64):
+    # OC with a sharp projection: a few cells keep swinging by the move limit, so the
+    # largest-change rule never fires; the objective rule ends the run once it is flat
+    problem = mbb_beam(30, 10, dtype=jnp.float64)
+    parametrisation = Parametrisation(DensityFilter(problem.mesh, 1.5), eta=0.5)
+    common = dict(volume_fraction=0.5, parametrisation=parametrisation, betas=(8.0,))
+    x0 = jnp.full(problem.mesh.num_cells, 0.5)
+    budget = optimise(problem, x0, max_iterations=120, **common)
+    assert budget.reason == "max_iterations" and not budget.converged
+    assert np.all(budget.change[-20:] > 0.01)
+    stalled = optimise(problem, x0, max_iterations=120, objective_tol=1e-3, **common)
+    assert stalled.reason == "objective" and stalled.converged
+    k = stalled.iterations
+    assert k < 120
+    # the same iterations as the run without the rule, stopped at the first window that
+    # meets it
+    np.testing.assert_allclose(stalled.objective, budget.objective[:k], rtol=1e-12)
+    means = np.convolve(budget.objective, np.full(5, 0.2), mode="valid")  # means[i]: i..i+4
+    stalled_at = np.abs(means[5:] - means[:-5]) <= 1e-3 * means[5:]  # [i]: ends at i + 9
+    assert stalled_at[k - 10] and not np.any(stalled_at[: k - 10])
+    with pytest.raises(ValueError, match="objective_tol"):
+        optimise(problem, x0, objective_tol=-1.0, **common)
+    with pytest.raises(ValueError, match="objective_window"):
+        optimise(problem, x0, objective_tol=1e-3, objective_window=0, **common)
+
+
 def test_two_load_cases_give_a_symmetric_design(x64):
     # the 88-line paper's section 5.2: a cantilever with loads up and down at the two right
     # corners, two load cases: the compliance is their sum and the design is symmetric
@@ -143,6 +169,7 @@ def test_checkpoint_resume_continues_the_same_run(x64, tmp_path):
     again = optimise(problem, x0, max_iterations=30, checkpoint=tmp_path / "c.dmech", **{
         **kwargs, "tol": 0.2})  # fmt: skip
     assert converged.converged and again.converged and again.iterations == converged.iterations
+    assert again.reason == converged.reason == "change"
     np.testing.assert_array_equal(again.physical, converged.physical)
     # a checkpoint of another problem is refused, naming what differs
     with pytest.raises(DataFileError, match="volume_fraction"):
