@@ -1,5 +1,6 @@
 """Meshes and geometry shared by every physics package: cell types, `Mesh` (array
-coordinates, static connectivity), structured generators, boundary selection, meshio I/O.
+coordinates, static connectivity), `Grid` (uniform Cartesian, static shape and extent),
+structured generators, boundary selection, meshio I/O.
 
 Node ordering within cells follows VTK/meshio (see `CellType`), so meshio files need no
 permutation.
@@ -21,6 +22,7 @@ from ._generators import quadrilateral_mesh as quadrilateral_mesh
 from ._generators import rectangle_mesh as rectangle_mesh
 from ._generators import to_quadratic as to_quadratic
 from ._gmsh import plate_with_hole_mesh as plate_with_hole_mesh
+from ._grid import Grid as Grid
 from ._io import from_meshio as from_meshio
 from ._io import read_mesh as read_mesh
 from ._io import to_meshio as to_meshio
@@ -30,6 +32,7 @@ from ._mesh import Mesh as Mesh
 __all__ = [
     "BoundaryFacets",
     "CellType",
+    "Grid",
     "Mesh",
     "annulus_mesh",
     "boundary_facets",
