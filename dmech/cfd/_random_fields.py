@@ -41,7 +41,8 @@ def gaussian_random_field(
         sigma: the amplitude; default ``τ^{α - d/2}`` (so the field is of order one).
         mean: the spatial mean of every sample.
         batch: leading batch shape of independent samples.
-        dtype: the floating dtype of the result.
+        dtype: the floating dtype of the result (and of the white noise: the same key gives
+            different samples in float32 and float64; draw in one and cast to compare).
 
     Returns:
         An array of shape ``batch + grid.shape``.

@@ -113,6 +113,9 @@ def test_sigkill_mid_write_never_leaves_a_half_file(tmp_path):
         while time.monotonic() < end:
             assert read_card(path).generator == "tests.child"
             reads += 1
+        # A second complete write (on a loaded machine the first rewrite can take seconds).
+        ready, _, _ = select.select([child.stdout], [], [], 120)
+        assert ready and child.stdout.readline().strip() == "2"
         # Then wait until a write is under way (its temporary file has data) and kill.
         deadline = time.monotonic() + 60
         while not any(
