@@ -12,18 +12,32 @@ from ._burgers import SpectralBurgers as SpectralBurgers
 from ._burgers_data import burgers_dataset as burgers_dataset
 from ._cole_hopf import burgers_cole_hopf as burgers_cole_hopf
 from ._cole_hopf import burgers_cole_hopf_periodic as burgers_cole_hopf_periodic
+from ._ns_data import navier_stokes_dataset as navier_stokes_dataset
 from ._random_fields import gaussian_random_field as gaussian_random_field
 from ._rollout import Rollout as Rollout
 from ._rollout import rollout as rollout
+from ._spectral_ns import SpectralNavierStokes2D as SpectralNavierStokes2D
+from ._spectral_ns import SpectralNavierStokes2DState as SpectralNavierStokes2DState
+from ._spectral_ns import taylor_green_vorticity as taylor_green_vorticity
+from ._spectral_ns import velocity_from_vorticity as velocity_from_vorticity
+from ._spectral_ns import vorticity_to_physical as vorticity_to_physical
+from ._spectral_ns import vorticity_to_spectral as vorticity_to_spectral
 
 __all__ = [
     "BurgersState",
     "FiniteVolumeBurgers",
     "Rollout",
     "SpectralBurgers",
+    "SpectralNavierStokes2D",
+    "SpectralNavierStokes2DState",
     "burgers_cole_hopf",
     "burgers_cole_hopf_periodic",
     "burgers_dataset",
     "gaussian_random_field",
+    "navier_stokes_dataset",
     "rollout",
+    "taylor_green_vorticity",
+    "velocity_from_vorticity",
+    "vorticity_to_physical",
+    "vorticity_to_spectral",
 ]
