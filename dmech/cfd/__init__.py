@@ -33,6 +33,7 @@ from ._spectral_ns import taylor_green_vorticity as taylor_green_vorticity
 from ._spectral_ns import velocity_from_vorticity as velocity_from_vorticity
 from ._spectral_ns import vorticity_to_physical as vorticity_to_physical
 from ._spectral_ns import vorticity_to_spectral as vorticity_to_spectral
+from ._wake_data import cylinder_wake_dataset as cylinder_wake_dataset
 
 __all__ = [
     "BurgersState",
@@ -50,6 +51,7 @@ __all__ = [
     "cavity_centrelines",
     "channel_flow",
     "cylinder_mask",
+    "cylinder_wake_dataset",
     "flow_past_cylinder",
     "gaussian_random_field",
     "ghia_centrelines",

@@ -30,6 +30,7 @@ from ..bench import Benchmark, BenchmarkError, Case, Measured
 from ._ghia import ghia_max_abs_error
 from ._mac import cavity_centrelines, flow_past_cylinder, lid_driven_cavity
 from ._rollout import rollout
+from ._wake_data import strouhal_number
 
 _DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 STROUHAL_REFERENCE = 0.165
@@ -147,16 +148,6 @@ cfd_cavity = Benchmark(
 )
 
 
-def _strouhal(times: np.ndarray, lift: np.ndarray) -> tuple[float, int]:
-    """The frequency of the lift from its zero up-crossings (linear interpolation)."""
-    up = np.where((lift[:-1] < 0) & (lift[1:] >= 0))[0]
-    if up.size < 3:
-        return float("nan"), max(up.size - 1, 0)
-    crossings = times[up] - lift[up] * (times[up + 1] - times[up]) / (lift[up + 1] - lift[up])
-    periods = np.diff(crossings)
-    return float(1.0 / np.mean(periods)), int(periods.size)
-
-
 def _cylinder_setup(
     cells_per_diameter, re, end_time, average_from, upstream, downstream, half_width,
     lateral, safety, dtype,
@@ -215,7 +206,7 @@ def _cylinder_setup(
         speed, diameter = float(solver.boundary_velocity[0][0, 0]), 1.0  # the factory's D
         coefficients = 2 * forces / (speed**2 * diameter)
         window = times >= average_from
-        strouhal, periods = _strouhal(times[window], coefficients[window, 1])
+        strouhal, periods = strouhal_number(times[window], coefficients[window, 1])
         out = {
             "strouhal": strouhal,
             "periods": periods,
