@@ -141,9 +141,7 @@ def _generate(params: dict[str, Any], progress: bool) -> dict[str, np.ndarray]:
     every = max(1, round(params["interval"] / dt))
     warm_chunks = math.ceil(params["transient"] / (dt * every))
     grid = solvers[0].grid
-    xc, yc = (
-        grid.lower[a] + grid.spacing[a] * (np.arange(grid.shape[a]) + 0.5) for a in (0, 1)
-    )
+    xc, yc = (grid.lower[a] + grid.spacing[a] * (np.arange(grid.shape[a]) + 0.5) for a in (0, 1))
     (x_lo, x_hi), (y_lo, y_hi) = params["window"]
     ix = np.flatnonzero((xc >= x_lo) & (xc <= x_hi))
     iy = np.flatnonzero((yc >= y_lo) & (yc <= y_hi))
@@ -158,13 +156,13 @@ def _generate(params: dict[str, Any], progress: bool) -> dict[str, np.ndarray]:
         placed, states = [], []
         for solver, device in zip(group, devices, strict=False):
 
-            def velocity(x, y):
+            def initial_velocity(x, y):
                 bump = amplitude * jnp.exp(-((x - 1.5) ** 2 + (y - 0.3) ** 2))
                 return jnp.ones_like(x), bump
 
             solver = jax.device_put(solver, device)
             placed.append(solver)
-            states.append(jax.device_put(solver.init(velocity), device))
+            states.append(jax.device_put(solver.init(initial_velocity), device))
         samples: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in group]
         for chunk in range(warm_chunks + params["snapshots"]):
             advanced = [_advance(s, state, every) for s, state in zip(placed, states, strict=True)]
