@@ -10,10 +10,24 @@ from ._burgers import BurgersState as BurgersState
 from ._burgers import FiniteVolumeBurgers as FiniteVolumeBurgers
 from ._burgers import SpectralBurgers as SpectralBurgers
 from ._burgers_data import burgers_dataset as burgers_dataset
+from ._closure import ClosureData as ClosureData
+from ._closure import a_posteriori_loss as a_posteriori_loss
+from ._closure import a_priori_loss as a_priori_loss
+from ._closure import closure_training_data as closure_training_data
+from ._closure import downsample as downsample
+from ._closure import subgrid_correction as subgrid_correction
+from ._closure import trajectory_windows as trajectory_windows
+from ._closure import upsample as upsample
+from ._closure import vorticity_correlation as vorticity_correlation
 from ._cole_hopf import burgers_cole_hopf as burgers_cole_hopf
 from ._cole_hopf import burgers_cole_hopf_periodic as burgers_cole_hopf_periodic
 from ._ghia import ghia_centrelines as ghia_centrelines
 from ._ghia import ghia_max_abs_error as ghia_max_abs_error
+from ._inverse import InverseResult as InverseResult
+from ._inverse import initial_vorticity_loss as initial_vorticity_loss
+from ._inverse import parameter_loss as parameter_loss
+from ._inverse import recover_initial_vorticity as recover_initial_vorticity
+from ._inverse import recover_parameters as recover_parameters
 from ._mac import MACNavierStokes as MACNavierStokes
 from ._mac import MACState as MACState
 from ._mac import cavity_centrelines as cavity_centrelines
@@ -37,7 +51,9 @@ from ._wake_data import cylinder_wake_dataset as cylinder_wake_dataset
 
 __all__ = [
     "BurgersState",
+    "ClosureData",
     "FiniteVolumeBurgers",
+    "InverseResult",
     "MACNavierStokes",
     "MACState",
     "PoissonSolver",
@@ -45,23 +61,35 @@ __all__ = [
     "SpectralBurgers",
     "SpectralNavierStokes2D",
     "SpectralNavierStokes2DState",
+    "a_posteriori_loss",
+    "a_priori_loss",
     "burgers_cole_hopf",
     "burgers_cole_hopf_periodic",
     "burgers_dataset",
     "cavity_centrelines",
     "channel_flow",
+    "closure_training_data",
     "cylinder_mask",
     "cylinder_wake_dataset",
+    "downsample",
     "flow_past_cylinder",
     "gaussian_random_field",
     "ghia_centrelines",
     "ghia_max_abs_error",
+    "initial_vorticity_loss",
     "lid_driven_cavity",
     "navier_stokes_dataset",
+    "parameter_loss",
     "poiseuille_velocity",
+    "recover_initial_vorticity",
+    "recover_parameters",
     "rollout",
+    "subgrid_correction",
     "taylor_green_vorticity",
+    "trajectory_windows",
+    "upsample",
     "velocity_from_vorticity",
+    "vorticity_correlation",
     "vorticity_to_physical",
     "vorticity_to_spectral",
 ]
