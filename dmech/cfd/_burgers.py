@@ -22,6 +22,7 @@ import numpy as np
 from .._custom_types import Array, ArrayLike, Float, ScalarLike
 from .._static import is_concrete
 from ..geometry import Grid
+from ._checks import scalar_leaf
 from ._rollout import check_time_step
 
 __all__ = ["BurgersState", "FiniteVolumeBurgers", "SpectralBurgers"]
@@ -42,24 +43,6 @@ class BurgersState(eqx.Module):
 
 
 # --- shared argument checks ---------------------------------------------------------------------
-
-
-def _scalar_leaf(value: Any, name: str, *, positive: bool) -> Array:
-    """A scalar parameter as an array leaf (strongly typed, so weak and strong Python inputs
-    compile once); a concrete value is checked now."""
-    array = jnp.asarray(value)
-    if array.shape != ():
-        raise ValueError(f"{name} must be a scalar, got shape {array.shape}")
-    if not jnp.issubdtype(array.dtype, jnp.floating):
-        array = array.astype(jnp.result_type(float))
-    elif array.weak_type:
-        array = array.astype(array.dtype)
-    if is_concrete(array):
-        concrete = np.asarray(array)
-        if not np.isfinite(concrete) or (positive and not concrete > 0):
-            what = "positive and finite" if positive else "finite"
-            raise ValueError(f"{name} must be {what}, got {concrete}")
-    return array
 
 
 def _check_grid(grid: Any, minimum: int, who: str) -> Grid:
@@ -271,7 +254,7 @@ class SpectralBurgers(eqx.Module):
         phi: str = "series",
     ):
         self.grid = _check_grid(grid, 4, "SpectralBurgers")
-        self.nu = _scalar_leaf(nu, "nu", positive=True)
+        self.nu = scalar_leaf(nu, "nu", positive=True)
         self.dt = _check_dt(dt)
         self.dealias = bool(dealias)
         cfl = _check_positive_static(max_cfl, "max_cfl")
@@ -502,7 +485,7 @@ class FiniteVolumeBurgers(eqx.Module):
         max_speed: float | None = None,
     ):
         self.grid = _check_grid(grid, 6, "FiniteVolumeBurgers")
-        self.nu = _scalar_leaf(nu, "nu", positive=True)
+        self.nu = scalar_leaf(nu, "nu", positive=True)
         self.dt = _check_dt(dt)
         for name, value, options in (
             ("boundary", boundary, ("periodic", "dirichlet")),
@@ -521,8 +504,8 @@ class FiniteVolumeBurgers(eqx.Module):
                 raise ValueError("left and right are Dirichlet values: use boundary='dirichlet'")
             self.left = self.right = None
         else:
-            self.left = _scalar_leaf(0.0 if left is None else left, "left", positive=False)
-            self.right = _scalar_leaf(0.0 if right is None else right, "right", positive=False)
+            self.left = scalar_leaf(0.0 if left is None else left, "left", positive=False)
+            self.right = scalar_leaf(0.0 if right is None else right, "right", positive=False)
         cfl = _check_positive_static(max_cfl, "max_cfl")
         assert cfl is not None
         self.max_cfl = cfl

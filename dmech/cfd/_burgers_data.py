@@ -23,6 +23,7 @@ from .._custom_types import Array, Float
 from ..data import cache_dir, load_or_generate
 from ..geometry import Grid
 from ._burgers import SpectralBurgers
+from ._checks import positive_float, positive_int
 from ._random_fields import gaussian_random_field
 from ._rollout import rollout
 
@@ -31,19 +32,6 @@ __all__ = ["burgers_dataset"]
 GENERATOR = "dmech.cfd.burgers_dataset"
 _AUTO_CFL = 1.0  # the advective CFL number of the automatic time step
 _SEGMENTS = 20  # progress updates per batch
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _positive_float(value: Any, name: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be positive and finite, got {value}")
-    return value
 
 
 def sample_keys(seed: int, n_samples: int) -> Array:
@@ -164,21 +152,21 @@ def burgers_dataset(
         Li, Kovachki, Azizzadenesheli, Liu, Bhattacharya, Stuart and Anandkumar (2021),
         "Fourier neural operator for parametric partial differential equations", ICLR.
     """
-    n_samples = _positive_int(n_samples, "n_samples")
-    resolution = _positive_int(resolution, "resolution")
-    solver_resolution = _positive_int(solver_resolution, "solver_resolution")
+    n_samples = positive_int(n_samples, "n_samples")
+    resolution = positive_int(resolution, "resolution")
+    solver_resolution = positive_int(solver_resolution, "solver_resolution")
     if solver_resolution % resolution:
         raise ValueError(
             f"resolution ({resolution}) must divide solver_resolution ({solver_resolution})"
         )
-    nu = _positive_float(nu, "nu")
-    t = _positive_float(t, "t")
-    alpha = _positive_float(alpha, "alpha")
-    tau = _positive_float(tau, "tau")
-    sigma = _positive_float(sigma, "sigma")
+    nu = positive_float(nu, "nu")
+    t = positive_float(t, "t")
+    alpha = positive_float(alpha, "alpha")
+    tau = positive_float(tau, "tau")
+    sigma = positive_float(sigma, "sigma")
     if steps is not None:
-        steps = _positive_int(steps, "steps")
-    batch_size = _positive_int(batch_size, "batch_size")
+        steps = positive_int(steps, "steps")
+    batch_size = positive_int(batch_size, "batch_size")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     if isinstance(seed, bool) or int(seed) != seed:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._custom_types import Array, ArrayLike, Float
 from ..geometry import Grid
+from ._checks import positive_int
 from ._rollout import rollout
 from ._spectral_ns import (
     SpectralNavierStokes2D,
@@ -154,16 +155,10 @@ def upsample(field: Float[ArrayLike, "..."], grid: Grid, fine_grid: Grid) -> Flo
 # ---------------------------------------------------------------------------------------------
 
 
-def _with_closure(solver: SpectralNavierStokes2D, closure: Any) -> SpectralNavierStokes2D:
-    """The solver with its ``closure`` replaced (``None`` removes it)."""
-    if closure is None and solver.closure is None:
-        return solver
-    return eqx.tree_at(lambda s: s.closure, solver, closure, is_leaf=lambda x: x is None)
-
-
 def _tendency_hat(solver: SpectralNavierStokes2D, hat: Array) -> Array:
-    """The solver's full right-hand side ``dω̂/dt`` (advection, forcing, closure, viscosity
-    and drag; dealiased) at one state's coefficients ``hat``, shape ``(n_x, n_y//2 + 1)``."""
+    """The solver's full right-hand side ``dω̂/dt`` (advection, forcing, a ``"stage"``
+    closure, viscosity and drag; dealiased) at one state's coefficients ``hat``, shape
+    ``(n_x, n_y//2 + 1)``."""
     explicit, _ = solver._explicit(hat, solver._forcing_hat())
     return explicit + solver._linear().astype(hat.dtype) * hat
 
@@ -180,7 +175,7 @@ def _filtered_pair(
 
     filtered = restrict(hat)
     fine_rate = restrict(_tendency_hat(fine, hat))
-    coarse_rate = _tendency_hat(_with_closure(coarse, None), filtered)
+    coarse_rate = _tendency_hat(coarse.with_closure(None), filtered)
     correction = jnp.where(mask, fine_rate - coarse_rate, zero)
     fields = jnp.fft.irfftn(jnp.stack([filtered, correction]), s=coarse.grid.shape, axes=(-2, -1))
     return fields[0], fields[1]
@@ -350,8 +345,7 @@ def closure_training_data(
         PNAS 118, e2101784118.
     """
     _check_solvers(fine_solver, coarse_solver)
-    if isinstance(snapshots, bool) or int(snapshots) != snapshots or snapshots < 1:
-        raise ValueError(f"snapshots must be a positive integer, got {snapshots!r}")
+    snapshots = positive_int(snapshots, "snapshots")
     fine_steps = _steps_in(snapshot_interval, fine_solver.dt, "snapshot_interval", "fine_solver")
     coarse_steps = _steps_in(
         snapshot_interval, coarse_solver.dt, "snapshot_interval", "coarse_solver"
@@ -419,9 +413,7 @@ def trajectory_windows(
             f"trajectories must have shape (batch, snapshots, ...), got {trajectories.shape}"
         )
     count = trajectories.shape[1]
-    for name, value in (("length", length), ("stride", stride)):
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    length, stride = positive_int(length, "length"), positive_int(stride, "stride")
     if not 2 <= length <= count:
         raise ValueError(f"length must be between 2 and the {count} snapshots, got {length}")
     starts = np.arange(0, count - length + 1, stride)
@@ -534,9 +526,8 @@ def a_posteriori_loss(
     windows = _check_fields("windows", windows, grid, 2)
     if windows.shape[1] < 2:
         raise ValueError(f"windows must hold at least 2 snapshots, got {windows.shape[1]}")
-    if isinstance(steps_between, bool) or int(steps_between) != steps_between or steps_between < 1:
-        raise ValueError(f"steps_between must be a positive integer, got {steps_between!r}")
-    solver = _with_closure(coarse_solver, closure)
+    steps_between = positive_int(steps_between, "steps_between")
+    solver = coarse_solver.with_closure(closure)
     count = windows.shape[1] - 1
 
     def one(window):

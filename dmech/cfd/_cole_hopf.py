@@ -27,6 +27,7 @@ import scipy.special
 from .._custom_types import Array, ArrayLike, Float, ScalarLike
 from .._static import is_concrete
 from ..geometry import Grid
+from ._checks import positive_int
 
 __all__ = ["burgers_cole_hopf", "burgers_cole_hopf_periodic"]
 
@@ -99,8 +100,7 @@ def burgers_cole_hopf(
     """
     if isinstance(order, bool) or int(order) != order or order < 2:
         raise ValueError(f"order must be an integer >= 2, got {order!r}")
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = positive_int(batch_size, "batch_size")
     dtype = _float_dtype(x, t, nu)
     x = jnp.asarray(x, dtype)
     t = jnp.asarray(t, dtype)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from .._custom_types import Array, DTypeLike, NumpyArray
 from ..data import cache_dir, load_or_generate
 from ..geometry import Grid
+from ._checks import positive_int
 from ._random_fields import gaussian_random_field
 from ._rollout import rollout
 from ._spectral_ns import TIME_STEPPING, SpectralNavierStokes2D
@@ -129,8 +130,7 @@ def navier_stokes_dataset(
         raise ValueError("devices must not be empty")
     if batch_size is None:
         batch_size = min(n_samples, 32)
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = positive_int(batch_size, "batch_size")
     batch_size = len(devices) * math.ceil(int(batch_size) / len(devices))
 
     def generate() -> dict[str, NumpyArray]:

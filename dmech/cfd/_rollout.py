@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._custom_types import Array, Int, PyTree
+from ._checks import positive_int
 
 __all__ = ["Rollout", "rollout"]
 
@@ -71,9 +72,7 @@ def rollout(
     Returns:
         A :class:`Rollout`.
     """
-    for name, value in (("steps", steps), ("every", every)):
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    steps, every = positive_int(steps, "steps"), positive_int(every, "every")
     if steps % every:
         raise ValueError(f"steps ({steps}) must be a multiple of every ({every})")
     traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((step, state)))

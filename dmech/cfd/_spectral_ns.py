@@ -4,6 +4,7 @@ ETDRK4 time stepping, Kolmogorov/FNO/general forcing, linear drag and a learned-
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from jaxtyping import Complex
 
 from .._custom_types import Array, ArrayLike, DTypeLike, Float
 from ..geometry import Grid
+from ._checks import scalar_leaf
 from ._rollout import check_time_step
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
 
 TIME_STEPPING = ("crank_nicolson_rk4", "crank_nicolson_rk3", "etdrk4")
 FORCINGS = ("none", "kolmogorov", "fno")
+CLOSURE_MODES = ("stage", "step")
 
 # Low-storage (2N) Runge-Kutta coefficients, each stage paired with a Crank-Nicolson step of
 # the linear terms over the stage's sub-interval (Canuto et al. 2007, appendix D.3):
@@ -411,8 +414,16 @@ class SpectralNavierStokes2D(eqx.Module):
     ``jax.grad`` reaches them and new values never recompile. The grid, ``dt``, the kinds
     and ``max_cfl`` are static. ``closure`` is any callable ``ω -> c(ω)`` on fields of shape
     ``grid.shape`` at the grid points (an equinox Module such as a small CNN: its arrays
-    are leaves too); its output is dealiased and added to the explicit tendency at every
-    stage.
+    are leaves too); its output is dealiased (2/3 rule) and enters as ``closure_mode``
+    (static) says:
+
+    - ``"stage"`` (default): added to the explicit tendency at every Runge-Kutta stage, a
+      term of the continuous equation (the target of :func:`~dmech.cfd.subgrid_correction`);
+      one closure evaluation per stage.
+    - ``"step"``: one evaluation per step, after the solver's update ``Φ``:
+      ``ω_{n+1} = Φ(ω_n) + Δt c(Φ(ω_n))``, the learned correction of Kochkov et al. (2021).
+      A closure costs a fraction of a coarse step only this way: with five RK4 (three RK3)
+      stages, ``"stage"`` calls it five (three) times per step.
 
     Attributes:
         grid: the periodic two-dimensional grid (static).
@@ -427,6 +438,7 @@ class SpectralNavierStokes2D(eqx.Module):
         time_stepping: the scheme (static).
         max_cfl: the CFL limit of ``aux["stable"]`` and :meth:`init` (static).
         closure: the learned correction ``ω -> dω/dt`` or ``None``.
+        closure_mode: where the closure enters, ``"stage"`` or ``"step"`` (static).
 
     Example:
         >>> grid = Grid((256, 256), (2 * np.pi, 2 * np.pi))
@@ -467,6 +479,7 @@ class SpectralNavierStokes2D(eqx.Module):
     forcing_wavenumber: int = eqx.field(static=True)
     time_stepping: str = eqx.field(static=True)
     max_cfl: float = eqx.field(static=True)
+    closure_mode: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -481,6 +494,7 @@ class SpectralNavierStokes2D(eqx.Module):
         time_stepping: str = "crank_nicolson_rk4",
         max_cfl: float = 0.5,
         closure: Callable[..., Any] | None = None,
+        closure_mode: str = "stage",
         dtype: DTypeLike | None = None,
     ):
         """Args:
@@ -495,6 +509,8 @@ class SpectralNavierStokes2D(eqx.Module):
         time_stepping: ``"crank_nicolson_rk4"``, ``"crank_nicolson_rk3"`` or ``"etdrk4"``.
         max_cfl: the CFL limit ``> 0`` of ``aux["stable"]`` and of :meth:`init`.
         closure: ``ω -> correction to dω/dt``, both of shape ``grid.shape``, or ``None``.
+        closure_mode: ``"stage"`` (the closure at every Runge-Kutta stage) or ``"step"``
+            (once per step, after the update).
         dtype: the real dtype of the parameters and the state; default the dtype of an
             array ``viscosity``, else JAX's default float (float32, float64 under x64).
 
@@ -537,8 +553,10 @@ class SpectralNavierStokes2D(eqx.Module):
             )
         if closure is not None and not callable(closure):
             raise TypeError(f"closure must be callable or None, got {type(closure).__name__}")
-        viscosity = _scalar_leaf(viscosity, "viscosity", dtype, non_negative=True)
-        drag = _scalar_leaf(drag, "drag", dtype, non_negative=True)
+        if closure_mode not in CLOSURE_MODES:
+            raise ValueError(f"closure_mode must be one of {CLOSURE_MODES}, got {closure_mode!r}")
+        viscosity = scalar_leaf(viscosity, "viscosity", dtype, non_negative=True)
+        drag = scalar_leaf(drag, "drag", dtype, non_negative=True)
 
         if isinstance(forcing, str):
             if forcing not in FORCINGS:
@@ -567,7 +585,7 @@ class SpectralNavierStokes2D(eqx.Module):
             kind = "field"
         if forcing_amplitude is None:
             forcing_amplitude = 0.1 if kind == "fno" else 1.0
-        amplitude = _scalar_leaf(forcing_amplitude, "forcing_amplitude", dtype)
+        amplitude = scalar_leaf(forcing_amplitude, "forcing_amplitude", dtype)
 
         self.grid = grid
         self.dt = float(dt)
@@ -580,8 +598,29 @@ class SpectralNavierStokes2D(eqx.Module):
         self.forcing_wavenumber = int(forcing_wavenumber)
         self.time_stepping = time_stepping
         self.max_cfl = float(max_cfl)
+        self.closure_mode = closure_mode
 
     # --- set-up ------------------------------------------------------------------------------
+
+    def with_closure(
+        self, closure: Callable[..., Any] | None, closure_mode: str | None = None
+    ) -> SpectralNavierStokes2D:
+        """The same solver with another closure (``None`` removes it) and, optionally,
+        another ``closure_mode``; everything else (arrays included) is shared.
+
+        Raises:
+            TypeError: a closure that is not callable.
+            ValueError: an unknown ``closure_mode``.
+        """
+        if closure is not None and not callable(closure):
+            raise TypeError(f"closure must be callable or None, got {type(closure).__name__}")
+        mode = self.closure_mode if closure_mode is None else closure_mode
+        if mode not in CLOSURE_MODES:
+            raise ValueError(f"closure_mode must be one of {CLOSURE_MODES}, got {mode!r}")
+        new = copy.copy(self)
+        object.__setattr__(new, "closure", closure)
+        object.__setattr__(new, "closure_mode", mode)
+        return new
 
     @property
     def dtype(self) -> Any:
@@ -695,6 +734,9 @@ class SpectralNavierStokes2D(eqx.Module):
             new, speed2 = self._etdrk4(hat, forcing_hat)
         else:
             new, speed2 = self._low_storage_cn(hat, forcing_hat)
+        if self.closure is not None and self.closure_mode == "step":
+            field = jnp.fft.irfftn(new, s=self.grid.shape)
+            new = new + jnp.asarray(self.dt, new.dtype) * self._closure_hat(field)
         cfl = jnp.sqrt(speed2) * (self.dt / min(self.grid.spacing))
         aux = {
             "stable": cfl <= self.max_cfl,
@@ -732,7 +774,8 @@ class SpectralNavierStokes2D(eqx.Module):
         cdtype = hat.dtype
         kx, ky, inv_k2, mask = arrays["kx"], arrays["ky"], arrays["inv_k2"], arrays["mask"]
         multipliers = [1j * ky * inv_k2, -1j * kx * inv_k2]  # u = ∂ψ/∂y, v = -∂ψ/∂x
-        if self.closure is not None:
+        staged = self.closure is not None and self.closure_mode == "stage"
+        if staged:
             multipliers.append(np.ones(kx.shape))  # ω itself
         factors = jnp.asarray(np.stack(multipliers), cdtype)
         fields = jnp.fft.irfftn(factors * hat[None], s=self.grid.shape, axes=(-2, -1))
@@ -745,15 +788,21 @@ class SpectralNavierStokes2D(eqx.Module):
         tendency = to_tendency[0] * products[0] + to_tendency[1] * products[1]
         if forcing_hat is not None:
             tendency = tendency + forcing_hat
-        if self.closure is not None:
-            correction = jnp.asarray(self.closure(fields[2]))
-            if correction.shape != self.grid.shape:
-                raise ValueError(
-                    f"closure must return a field of shape {self.grid.shape}, got shape "
-                    f"{correction.shape}"
-                )
-            tendency = tendency + self._dealias(jnp.fft.rfftn(correction.astype(u.dtype)))
+        if staged:
+            tendency = tendency + self._closure_hat(fields[2])
         return tendency, jnp.max(u * u + v * v)
+
+    def _closure_hat(self, vorticity: Array) -> Array:
+        """The closure's output at a vorticity field (grid points), transformed and
+        dealiased."""
+        assert self.closure is not None
+        correction = jnp.asarray(self.closure(vorticity))
+        if correction.shape != self.grid.shape:
+            raise ValueError(
+                f"closure must return a field of shape {self.grid.shape}, got shape "
+                f"{correction.shape}"
+            )
+        return self._dealias(jnp.fft.rfftn(correction.astype(vorticity.dtype)))
 
     def _low_storage_cn(self, hat: Array, forcing_hat: Array | None) -> tuple[Array, Array]:
         carry, weights, times = _LOW_STORAGE[self.time_stepping]
@@ -799,21 +848,6 @@ class SpectralNavierStokes2D(eqx.Module):
         n_c, _ = self._explicit(c, forcing_hat)
         new = e * hat + f1 * n_u + 2.0 * f2 * (n_a + n_b) + f3 * n_c
         return new, speed2
-
-
-def _scalar_leaf(value: Any, name: str, dtype: Any, *, non_negative: bool = False) -> Array:
-    array = jnp.asarray(value)
-    if array.shape != ():
-        raise ValueError(f"{name} must be a scalar, got shape {array.shape}")
-    if not (jnp.issubdtype(array.dtype, jnp.floating) or jnp.issubdtype(array.dtype, jnp.integer)):
-        raise ValueError(f"{name} must be real, got dtype {array.dtype}")
-    if not isinstance(array, jax.core.Tracer):
-        number = float(array)
-        if not math.isfinite(number):
-            raise ValueError(f"{name} must be finite, got {number}")
-        if non_negative and number < 0:
-            raise ValueError(f"{name} must be non-negative, got {number}")
-    return array.astype(dtype)
 
 
 def _forcing_shape(grid: Grid, kind: str, wavenumber: int) -> np.ndarray:

@@ -435,6 +435,17 @@ def test_closure_hook(x64):
     g = grad(closure)
     assert float(jnp.linalg.norm(g.conv.weight)) > 0
 
+    # "step": one evaluation after the update, ω ← Φ(ω) + Δt c(Φ(ω)); c = a ω scales it
+    a = 0.7
+    stepped = SpectralNavierStokes2D(grid, closure=lambda w: a * w, closure_mode="step", **kwargs)
+    state = plain.init(w0)
+    np.testing.assert_allclose(
+        stepped.step(state)[0].vorticity_hat,
+        (1 + a * kwargs["dt"]) * plain.step(state)[0].vorticity_hat,
+        rtol=1e-13,
+        atol=1e-13 * float(jnp.max(jnp.abs(state.vorticity_hat))),
+    )
+
     def bad(w):
         return w[:4]
 
@@ -470,6 +481,8 @@ def test_bad_input_raises():
         SpectralNavierStokes2D(grid, max_cfl=0.0, **ok)
     with pytest.raises(TypeError, match="closure"):
         SpectralNavierStokes2D(grid, closure=3.0, **ok)
+    with pytest.raises(ValueError, match="closure_mode"):
+        SpectralNavierStokes2D(grid, closure_mode="every", **ok)
     solver = SpectralNavierStokes2D(grid, **ok)
     with pytest.raises(ValueError, match="vorticity must have shape"):
         solver.init(jnp.zeros((8, 8)))
