@@ -441,3 +441,24 @@ def test_inverse_bad_input_raises():
         parameter_loss(object(), w0, observed, times)
     with pytest.raises(TypeError, match="SpectralNavierStokes2D"):  # beartype or ours
         subgrid_correction(solver, object(), w0)
+
+
+@pytest.mark.slow
+def test_closure_benchmark_reports_its_figures(monkeypatch):
+    from dmech.bench import _harness
+    from dmech.cfd._benchmarks_closure import cfd_closure
+
+    monkeypatch.setattr(_harness, "get_benchmark", lambda name: cfd_closure)
+    params = dict(fine="32", coarse="16", finer="24", train="2", test="1", snapshots="6",
+                  warmup="0.512", unroll="2", adam_steps="5", cost_batch="2",
+                  cost_horizon="0.1")  # fmt: skip
+    report = _harness.run_benchmark("cfd-closure", params, repeats=1, log=lambda _: None)
+    models = report["models"]
+    assert set(models) == {"uncorrected_16", "uncorrected_24", "corrected"}
+    assert models["uncorrected_16"]["cost_ratio"] == 1.0
+    assert 0 < report["error"]["corrected_rel_l2"] < 1
+    assert report["error"]["uncorrected_rel_l2"] == models["uncorrected_16"]["rel_l2"]
+    # the interpolated uncorrected error lies between the two measured grids'
+    low, high = sorted(models[k]["rel_l2"] for k in ("uncorrected_16", "uncorrected_24"))
+    assert low <= report["equal_cost_uncorrected_rel_l2"] <= high
+    assert report["closure_parameters"] == 225
