@@ -34,6 +34,11 @@ from ._fno import SpectralConv as SpectralConv
 from ._fno import published_fno as published_fno
 from ._fno import repeat_in_time as repeat_in_time
 from ._fno import rollout_fno as rollout_fno
+from ._inverse import DarcyInverseResult as DarcyInverseResult
+from ._inverse import coefficient_from_latent as coefficient_from_latent
+from ._inverse import fe_darcy_forward as fe_darcy_forward
+from ._inverse import fno_darcy_forward as fno_darcy_forward
+from ._inverse import recover_darcy_coefficient as recover_darcy_coefficient
 from ._losses import deeponet_loss as deeponet_loss
 from ._losses import relative_l2_error as relative_l2_error
 from ._losses import relative_l2_loss as relative_l2_loss
@@ -52,6 +57,7 @@ __all__ = [
     "INCLUSION",
     "LI_ET_AL_FINAL_TIMES",
     "MATRIX",
+    "DarcyInverseResult",
     "DeepONet",
     "FactorizedFNO",
     "FactorizedSpectralConv",
@@ -61,8 +67,11 @@ __all__ = [
     "UNet",
     "UniaxialStrainResult",
     "burgers_operator_dataset",
+    "coefficient_from_latent",
     "darcy_flow_dataset",
     "deeponet_loss",
+    "fe_darcy_forward",
+    "fno_darcy_forward",
     "format_resolution_table",
     "microstructure_elasticity_dataset",
     "mlp_deeponet",
@@ -71,6 +80,7 @@ __all__ = [
     "pod_basis",
     "published_fno",
     "random_inclusions",
+    "recover_darcy_coefficient",
     "relative_l2_error",
     "relative_l2_loss",
     "repeat_in_time",

@@ -98,6 +98,13 @@ class Benchmark:
     setup: Callable[..., Case]
 
 
+def _metrics(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Error metrics as JSON numbers; a metric may be a map (e.g. resolution -> error)."""
+    return {
+        str(k): _metrics(v) if isinstance(v, Mapping) else float(v) for k, v in values.items()
+    }
+
+
 def available_benchmarks() -> dict[str, Benchmark | Exception]:
     """Every registered benchmark by name; one that fails to load maps to its exception."""
     found: dict[str, Benchmark | Exception] = {}
@@ -183,7 +190,7 @@ def run_benchmark(
 
     log(f"[{name}] dmech: compile and {repeats} timed run(s)")
     output, seconds, compile_seconds, all_seconds = _time(case.run, case.compile, repeats)
-    error = {k: float(v) for k, v in case.error(output).items()}
+    error = _metrics(case.error(output))
     report: dict[str, Any] = {
         "name": name,
         "params": params,
@@ -212,7 +219,7 @@ def run_benchmark(
             "seconds": p_seconds,
             "seconds_all": p_all,
             "setup_seconds": p_compile,
-            "error": {k: float(v) for k, v in case.peer.error(p_out).items()},
+            "error": _metrics(case.peer.error(p_out)),
         }
         report["speedup_vs_peer"] = p_seconds / seconds if seconds > 0 else None
         if case.answer is not None and case.peer.answer is not None:
