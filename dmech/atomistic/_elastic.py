@@ -1,0 +1,224 @@
+"""Elastic constants by automatic differentiation of the energy with respect to a
+homogeneous strain, with the internal (ionic) relaxation of non-centrosymmetric lattices;
+and structural relaxation."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._custom_types import Array, Float
+from ._jax_md import minimize
+from ._neighbors import NeighborListBuilder, jax_md_context
+from ._potential import AbstractPotential, check_inputs, check_symbols
+from ._structures import Structure, perpendicular_widths
+
+__all__ = ["ElasticConstants", "elastic_constants", "relax_positions", "voigt_strain_tensor"]
+
+
+def voigt_strain_tensor(voigt: Float[Array, " 6"]) -> Float[Array, "3 3"]:
+    """The symmetric strain tensor of a Voigt strain ``(ε_xx, ε_yy, ε_zz, γ_yz, γ_xz, γ_xy)``
+    with engineering shears ``γ = 2 ε``."""
+    e = jnp.asarray(voigt)
+    half = 0.5 * e
+    return jnp.stack(
+        [
+            jnp.stack([e[0], half[5], half[4]]),
+            jnp.stack([half[5], e[1], half[3]]),
+            jnp.stack([half[4], half[3], e[2]]),
+        ]
+    )
+
+
+class ElasticConstants(eqx.Module):
+    """Elastic stiffness of a crystal at 0 K, in Voigt form.
+
+    Attributes:
+        relaxed: ``C`` with the internal coordinates relaxed, shape ``(6, 6)`` (energy /
+            length³; ``× 160.2177`` for GPa in metal units). Equal to ``unrelaxed`` for
+            lattices whose atoms are centres of inversion (fcc, bcc).
+        unrelaxed: ``C⁰``, the homogeneous (clamped-ion) stiffness, shape ``(6, 6)``.
+        stress: the stress of the reference structure, Voigt ``(6,)``; ``C`` is the
+            stiffness of the usual linear elasticity when it is zero.
+        max_force: the largest force component on the reference structure (the internal
+            relaxation assumes equilibrium: it should be near zero).
+    """
+
+    relaxed: Float[Array, "6 6"]
+    unrelaxed: Float[Array, "6 6"]
+    stress: Float[Array, " 6"]
+    max_force: Array
+
+
+def _stretch(eta: Array) -> Array:
+    # The symmetric stretch U = (I + 2η)^{1/2} = I + η - η²/2 + O(η³): exact to the second
+    # order needed for the Hessian at η = 0.
+    eye = jnp.eye(3, dtype=eta.dtype)
+    return eye + eta - 0.5 * eta @ eta
+
+
+def elastic_constants(
+    potential: AbstractPotential,
+    structure: Structure,
+    *,
+    internal_relaxation: bool = True,
+    zero_mode_tolerance: float | None = None,
+    skin: float = 0.5,
+) -> ElasticConstants:
+    r"""The 0 K elastic constants ``C_IJ`` (Voigt) by second derivatives of the energy.
+
+    The energy is differentiated with respect to the Lagrangian strain ``η`` applied through
+    the symmetric stretch ``U = (I + 2η)^{1/2}`` (positions ``x ↦ U (x + u)``, box
+    ``↦ U box``), so that
+
+    $$C^0_{IJ} = \frac{1}{V}\frac{\partial^2 E}{\partial e_I \partial e_J},\qquad
+      C_{IJ} = C^0_{IJ} - \frac{1}{V}\Lambda_{kI} (H^{+})_{kl} \Lambda_{lJ},$$
+
+    with the Voigt strain ``e = (η_xx, η_yy, η_zz, 2η_yz, 2η_xz, 2η_xy)``, the force-constant
+    matrix ``H = ∂²E/∂u∂u`` (``3n × 3n``, its three translation modes removed by the
+    pseudo-inverse) and the mixed derivatives ``Λ = ∂²E/∂u∂e``: minimising the quadratic
+    energy over the internal displacements ``u`` at fixed strain (Cowley 1988; Wallace 1972).
+    Both Hessians come from ``jax.hessian`` (``O(n)`` passes), so use the smallest periodic
+    cell wider than twice the cutoff. The reference positions must be at mechanical
+    equilibrium (zero forces; see `relax_positions`); at zero stress ``C`` is the stiffness of
+    linear elasticity.
+
+    Args:
+        potential: any `AbstractPotential`.
+        structure: the reference crystal (at equilibrium).
+        internal_relaxation: compute the relaxed constants (otherwise ``relaxed`` repeats
+            the unrelaxed ones).
+        zero_mode_tolerance: eigenvalues of ``H`` below this fraction of the largest are
+            treated as zero modes (default ``√ε`` of the dtype).
+        skin: the skin of the dense neighbour list built on the reference structure (the
+            strains are infinitesimal, so it stays valid); all pairs are used when the cell
+            is narrower than ``2 (cutoff + skin)``.
+
+    Returns:
+        `ElasticConstants`; ``.relaxed`` is the ``(6, 6)`` Voigt stiffness for continuum
+        models (e.g. a dmech.fem anisotropic material).
+
+    Raises:
+        ValueError: for bad input (box narrower than twice the cutoff, species mismatch...).
+
+    Example:
+        >>> si = diamond(5.431, 2)  # doctest: +SKIP
+        >>> c = elastic_constants(StillingerWeber(), si).relaxed * EV_PER_A3_TO_GPA
+        >>> c[0, 0], c[0, 1], c[3, 3]   # 151.4, 76.4, 56.4 GPa (Cowley 1988)
+
+    References:
+        Cowley (1988), "Lattice dynamics of silicon with empirical many-body potentials",
+        Phys. Rev. Lett. 60, 2379. Wallace (1972), "Thermodynamics of Crystals", Wiley, ch. 2.
+        Lutsko (1989), J. Appl. Phys. 65, 2991 (the internal-relaxation term).
+    """
+    check_symbols(potential, structure)
+    positions, box, species = structure.positions, structure.box, structure.species
+    check_inputs(potential, positions, box, species)
+    dtype = positions.dtype
+    n = positions.shape[0]
+    volume = jnp.abs(jnp.linalg.det(box))
+    neighbors = None
+    if perpendicular_widths(np.asarray(box)).min() >= 2 * (potential.cutoff + skin):
+        neighbors = NeighborListBuilder(potential.cutoff, skin=skin).allocate(positions, box)
+
+    def energy(voigt, displacement):
+        stretch = _stretch(voigt_strain_tensor(voigt))
+        x = (positions + displacement.reshape(n, 3)) @ stretch.T
+        return potential(x, stretch @ box, species, neighbors)
+
+    @jax.jit
+    def homogeneous(e, u):
+        # C⁰ V, the stress and the forces; Λ = ∂²E/∂u∂e by six forward passes
+        gradient_e, gradient_u = jax.grad(energy, argnums=(0, 1))(e, u)
+        hessian_e = jax.hessian(energy, argnums=0)(e, u)
+        mixed = jax.jacfwd(jax.grad(energy, argnums=1), argnums=0)(e, u)  # (3n, 6)
+        return gradient_e, gradient_u, hessian_e, mixed
+
+    e0 = jnp.zeros(6, dtype)
+    u0 = jnp.zeros(3 * n, dtype)
+    gradient_e, gradient_u, hessian_e, mixed = homogeneous(e0, u0)
+    stress = gradient_e / volume
+    max_force = jnp.max(jnp.abs(gradient_u))
+    unrelaxed = hessian_e / volume
+    tolerance = (
+        float(np.sqrt(np.finfo(dtype).eps)) if zero_mode_tolerance is None else zero_mode_tolerance
+    )
+    # Λ vanishes (to round-off) when every atom is a centre of inversion (fcc, bcc): then
+    # C = C⁰ and the 3n x 3n force constants are not needed.
+    spacing = float((volume / n) ** (1 / 3))
+    typical = float(jnp.max(jnp.abs(unrelaxed))) * float(volume) / n / spacing
+    if not internal_relaxation or float(jnp.max(jnp.abs(mixed))) <= tolerance * typical:
+        return ElasticConstants(unrelaxed, unrelaxed, stress, max_force)
+    force_constants = jax.jit(jax.hessian(energy, argnums=1))(e0, u0)  # (3n, 3n)
+    values, vectors = jnp.linalg.eigh(0.5 * (force_constants + force_constants.T))
+    keep = jnp.abs(values) > tolerance * jnp.max(jnp.abs(values))
+    inverse_values = jnp.where(keep, 1.0 / jnp.where(keep, values, 1.0), 0.0)
+    projected = vectors.T @ mixed  # (3n, 6)
+    correction = projected.T @ (inverse_values[:, None] * projected) / volume
+    relaxed = unrelaxed - correction
+    return ElasticConstants(0.5 * (relaxed + relaxed.T), unrelaxed, stress, max_force)
+
+
+def relax_positions(
+    potential: AbstractPotential,
+    structure: Structure,
+    *,
+    force_tolerance: float = 1e-4,
+    max_steps: int = 5000,
+    dt_start: float = 0.1,
+    dt_max: float = 0.4,
+) -> tuple[Structure, Array]:
+    """Relax the atomic positions at fixed box by FIRE (jax-md's ``fire_descent``).
+
+    Args:
+        potential: any `AbstractPotential`.
+        structure: the starting structure.
+        force_tolerance: stop when the largest force component is below this (energy /
+            length).
+        max_steps: the most FIRE steps.
+        dt_start, dt_max: FIRE's initial and largest time steps (time units with unit
+            masses).
+
+    Returns:
+        ``(relaxed structure, max force component)``; the force is above
+        ``force_tolerance`` when ``max_steps`` ran out (check it).
+
+    Raises:
+        ValueError: for bad input (see `check_inputs`).
+
+    References:
+        Bitzek, Koskinen, Gähler, Moseler and Gumbsch (2006), "Structural relaxation made
+        simple", Phys. Rev. Lett. 97, 170201.
+    """
+    check_symbols(potential, structure)
+    check_inputs(potential, structure.positions, structure.box, structure.species)
+    if not force_tolerance > 0:
+        raise ValueError(f"force_tolerance must be positive, got {force_tolerance!r}")
+    box, species = structure.box, structure.species
+
+    def energy_fn(x, **unused):
+        return potential(x, box, species)
+
+    def shift(x, dx, **unused):
+        return x + dx
+
+    with jax_md_context():
+        init, apply = minimize.fire_descent(energy_fn, shift, dt_start=dt_start, dt_max=dt_max)
+
+        def largest(state):
+            return jnp.max(jnp.abs(state.force))
+
+        def cond(carry):
+            state, step = carry
+            return (largest(state) > force_tolerance) & (step < max_steps)
+
+        def body(carry):
+            state, step = carry
+            return apply(state), step + 1
+
+        state = init(structure.positions)
+        state, _ = jax.jit(lambda s: jax.lax.while_loop(cond, body, (s, 0)))(state)
+    relaxed = eqx.tree_at(lambda s: s.positions, structure, state.position)
+    return relaxed, largest(state)
