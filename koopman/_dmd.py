@@ -12,6 +12,7 @@ vectors and inner products as ``D``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -371,6 +372,13 @@ _FIT_ARGS_DOC = """
 """
 
 
+def _with_fit_args(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Put the shared argument documentation where ``<FIT_ARGS>`` stands in the docstring."""
+    function.__doc__ = (function.__doc__ or "").replace("<FIT_ARGS>", _FIT_ARGS_DOC)
+    return function
+
+
+@_with_fit_args
 def exact_dmd(
     snapshots: Inexact[ArrayLike, "..."],
     shifted: Inexact[ArrayLike, "..."] | None = None,
@@ -381,16 +389,13 @@ def exact_dmd(
     dt: ArrayLike = 1.0,
     t0: ArrayLike = 0.0,
 ) -> DMDModel:
-    (
-        r"""Exact dynamic mode decomposition.
+    r"""Exact dynamic mode decomposition.
 
     With ``X = [x_0 … x_{m−1}]``, ``Y = [x_1 … x_m]`` and the rank-``r`` SVD ``X ≈ U Σ Vᴴ``, the
     reduced operator ``Ã = Uᴴ Y V Σ⁻¹`` has eigenvalues ``λ`` and eigenvectors ``W``; the exact
     modes ``Φ = Y V Σ⁻¹ W`` are eigenvectors of ``A = Y X⁺`` (Tu et al. 2014). The SVD is
     that of the QR factor ``R`` of the data (module docstring).
-    """
-        + _FIT_ARGS_DOC
-        + """
+    <FIT_ARGS>
     Returns:
         A :class:`DMDModel`.
 
@@ -402,7 +407,6 @@ def exact_dmd(
         Schmid (2010), J. Fluid Mech. 656, 5-28; Tu, Rowley, Luchtenburg, Brunton and Kutz
         (2014), J. Comput. Dyn. 1(2), 391-421.
     """
-    )
     return _fit(
         snapshots,
         shifted,
@@ -417,6 +421,7 @@ def exact_dmd(
     )
 
 
+@_with_fit_args
 def projected_dmd(
     snapshots: Inexact[ArrayLike, "..."],
     shifted: Inexact[ArrayLike, "..."] | None = None,
@@ -427,14 +432,11 @@ def projected_dmd(
     dt: ArrayLike = 1.0,
     t0: ArrayLike = 0.0,
 ) -> DMDModel:
-    (
-        r"""Projected dynamic mode decomposition (Schmid 2010).
+    r"""Projected dynamic mode decomposition (Schmid 2010).
 
     As :func:`exact_dmd`, with the modes ``Φ = U W`` in the POD basis of ``X`` (computed as
     ``X V Σ⁻¹ W``).
-    """
-        + _FIT_ARGS_DOC
-        + """
+    <FIT_ARGS>
     Returns:
         A :class:`DMDModel`.
 
@@ -445,7 +447,6 @@ def projected_dmd(
         Schmid (2010), "Dynamic mode decomposition of numerical and experimental data", J.
         Fluid Mech. 656, 5-28.
     """
-    )
     return _fit(
         snapshots,
         shifted,
@@ -460,6 +461,7 @@ def projected_dmd(
     )
 
 
+@_with_fit_args
 def forward_backward_dmd(
     snapshots: Inexact[ArrayLike, "..."],
     shifted: Inexact[ArrayLike, "..."] | None = None,
@@ -471,17 +473,14 @@ def forward_backward_dmd(
     dt: ArrayLike = 1.0,
     t0: ArrayLike = 0.0,
 ) -> DMDModel:
-    (
-        r"""Forward-backward DMD: the geometric mean of the forward and inverse backward operators.
+    r"""Forward-backward DMD: the geometric mean of the forward and inverse backward operators.
 
     In the rank-``r`` POD basis ``U`` of ``X``, with ``X̃ = Uᴴ X`` and ``Ỹ = Uᴴ Y``:
     ``Ã_f = Ỹ X̃⁺``, ``Ã_b = X̃ Ỹ⁺`` and ``Ã = (Ã_f Ã_b⁻¹)^{1/2}``; the eigenvalues are the
     principal square roots of those of ``Ã_f Ã_b⁻¹`` (the sign of an eigenvalue with a negative
     real part is lost, as in the paper). Noise biases ``Ã_f`` and ``Ã_b⁻¹`` in opposite
     directions, so the mean removes the bias to first order.
-    """
-        + _FIT_ARGS_DOC
-        + """        exact: exact modes ``Y V Σ⁻¹ W`` instead of projected ``U W``.
+    <FIT_ARGS>        exact: exact modes ``Y V Σ⁻¹ W`` instead of projected ``U W``.
 
     Returns:
         A :class:`DMDModel`.
@@ -493,7 +492,6 @@ def forward_backward_dmd(
         Dawson, Hemati, Williams and Rowley (2016), "Characterizing and correcting for the
         effect of sensor noise in the dynamic mode decomposition", Exp. Fluids 57, 42.
     """
-    )
     return _fit(
         snapshots,
         shifted,
@@ -508,6 +506,7 @@ def forward_backward_dmd(
     )
 
 
+@_with_fit_args
 def total_least_squares_dmd(
     snapshots: Inexact[ArrayLike, "..."],
     shifted: Inexact[ArrayLike, "..."] | None = None,
@@ -520,15 +519,12 @@ def total_least_squares_dmd(
     dt: ArrayLike = 1.0,
     t0: ArrayLike = 0.0,
 ) -> DMDModel:
-    (
-        r"""Total-least-squares DMD: DMD of ``X`` and ``Y`` projected on the dominant row space of
+    r"""Total-least-squares DMD: DMD of ``X`` and ``Y`` projected on the dominant row space of
     ``[X; Y]``.
 
     With ``[X; Y] ≈ Ũ Σ̃ Ṽᴴ`` truncated to ``tls_rank`` and ``P = Ṽ Ṽᴴ``, DMD of ``(X P, Y P)``:
     noise in both ``X`` and ``Y`` is treated alike, which removes the bias of least squares.
-    """
-        + _FIT_ARGS_DOC
-        + """        tls_rank: the rank of the projection (default: the DMD rank when it is an int,
+    <FIT_ARGS>        tls_rank: the rank of the projection (default: the DMD rank when it is an int,
             else the number of snapshot pairs).
         exact: exact modes instead of projected.
 
@@ -543,7 +539,6 @@ def total_least_squares_dmd(
         for applied Koopman spectral analysis of noisy datasets", Theor. Comput. Fluid Dyn.
         31, 349-368.
     """
-    )
     if tls_rank is None:
         tls_rank = rank if isinstance(rank, int) and not isinstance(rank, bool) else 10**9
     tls_rank = check_positive_int(tls_rank, "tls_rank")
@@ -562,6 +557,7 @@ def total_least_squares_dmd(
     )
 
 
+@_with_fit_args
 def physics_informed_dmd(
     snapshots: Inexact[ArrayLike, "..."],
     shifted: Inexact[ArrayLike, "..."] | None = None,
@@ -573,8 +569,7 @@ def physics_informed_dmd(
     dt: ArrayLike = 1.0,
     t0: ArrayLike = 0.0,
 ) -> DMDModel:
-    (
-        r"""Physics-informed DMD: the best-fit operator constrained to a matrix manifold.
+    r"""Physics-informed DMD: the best-fit operator constrained to a matrix manifold.
 
     In the rank-``r`` POD basis ``U`` of ``X`` (``X̃ = Uᴴ X = Σ Vᴴ``, ``Ỹ = Uᴴ Y``,
     ``C = Uᴴ Y V``):
@@ -589,9 +584,7 @@ def physics_informed_dmd(
       (eigenvalues on the unit circle).
 
     The modes are ``Φ = U W``.
-    """
-        + _FIT_ARGS_DOC
-        + """        manifold: ``"symmetric"``, ``"skew_symmetric"`` or ``"unitary"``.
+    <FIT_ARGS>        manifold: ``"symmetric"``, ``"skew_symmetric"`` or ``"unitary"``.
 
     Returns:
         A :class:`DMDModel`.
@@ -603,7 +596,6 @@ def physics_informed_dmd(
         Baddoo, Herrmann, McKeon, Kutz and Brunton (2023), "Physics-informed dynamic mode
         decomposition", Proc. R. Soc. A 479, 20220576.
     """
-    )
     check_choice(manifold, "manifold", ("symmetric", "skew_symmetric", "unitary"))
     return _fit(
         snapshots,
