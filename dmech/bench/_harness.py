@@ -100,9 +100,7 @@ class Benchmark:
 
 def _metrics(values: Mapping[str, Any]) -> dict[str, Any]:
     """Error metrics as JSON numbers; a metric may be a map (e.g. resolution -> error)."""
-    return {
-        str(k): _metrics(v) if isinstance(v, Mapping) else float(v) for k, v in values.items()
-    }
+    return {str(k): _metrics(v) if isinstance(v, Mapping) else float(v) for k, v in values.items()}
 
 
 def available_benchmarks() -> dict[str, Benchmark | Exception]:
