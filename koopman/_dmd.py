@@ -150,6 +150,8 @@ def _resolve_rank(rank: Any, block: jax.Array, shape: tuple[int, int], what: str
     limit = min(block.shape)
     if isinstance(rank, (int, np.integer)) and not isinstance(rank, bool):
         return int(min(int(rank), limit))
+    if rank == "full":
+        return limit
     values = np.linalg.svd(_concrete(block, what), compute_uv=False)
     return min(svd_rank(values, rank, shape=shape), limit)
 

@@ -12,10 +12,52 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Complex, Float, Inexact, Int
 
-__all__ = ["DMDModel", "predict", "reconstruct"]
+__all__ = ["AbstractKoopmanModel", "DMDModel", "predict", "reconstruct"]
 
 
-class DMDModel(eqx.Module):
+class AbstractKoopmanModel(eqx.Module):
+    r"""A linear model of the dynamics, ``x(t) ≈ Σ_k φ_k b_k(x₀) λ_k^{t/Δt}``: a DMD fit or an
+    EDMD approximation of the Koopman operator. :func:`predict` and :func:`reconstruct` take
+    either; subclasses say how a state is turned into mode amplitudes (:meth:`coordinates`).
+    """
+
+    modes: eqx.AbstractVar[Complex[Array, "n_state r"]]
+    eigenvalues: eqx.AbstractVar[Complex[Array, " r"]]
+    amplitudes: eqx.AbstractVar[Complex[Array, " r"]]
+    dt: eqx.AbstractVar[Float[Array, ""]]
+    t0: eqx.AbstractVar[Float[Array, ""]]
+    real_data: eqx.AbstractVar[bool]
+
+    def coordinates(self, x0: Inexact[Array, "..."]) -> Complex[Array, " r"]:
+        """The amplitudes ``b(x₀)`` of the modes for a state, shape ``(r,)``."""
+        raise NotImplementedError
+
+    def powers(self, steps: Float[Array, " time"]) -> Complex[Array, "r time"]:
+        """``λ_k^{s_j}`` for real (possibly fractional) steps ``s_j = t_j/Δt``, shape ``(r, T)``."""
+        return _powers(self.eigenvalues, steps)
+
+    @property
+    def rank(self) -> int:
+        """The number of modes ``r``."""
+        return int(self.eigenvalues.shape[0])
+
+    @property
+    def continuous_eigenvalues(self) -> Complex[Array, " r"]:
+        """``ω_k = log(λ_k) / Δt`` (principal logarithm), shape ``(r,)``, per unit time."""
+        return _safe_log(self.eigenvalues) / self.dt.astype(self.eigenvalues.dtype)
+
+    @property
+    def frequencies(self) -> Float[Array, " r"]:
+        """``Im(ω_k) / (2π)``, cycles per unit time, shape ``(r,)``."""
+        return self.continuous_eigenvalues.imag / (2 * np.pi)
+
+    @property
+    def growth_rates(self) -> Float[Array, " r"]:
+        """``Re(ω_k) = log|λ_k| / Δt``, per unit time (negative: decaying), shape ``(r,)``."""
+        return self.continuous_eigenvalues.real
+
+
+class DMDModel(AbstractKoopmanModel):
     r"""A fitted dynamic mode decomposition: ``x(t) ≈ Σ_k φ_k b_k λ_k^{(t − t₀)/Δt}``.
 
     Every DMD variant returns one. Arrays are leaves (differentiable, vmappable); ``real_data``
@@ -51,25 +93,12 @@ class DMDModel(eqx.Module):
     converged: Bool[Array, ""] | None = None
     real_data: bool = eqx.field(static=True, default=True)
 
-    @property
-    def rank(self) -> int:
-        """The number of modes ``r``."""
-        return int(self.eigenvalues.shape[0])
-
-    @property
-    def continuous_eigenvalues(self) -> Complex[Array, " r"]:
-        """``ω_k = log(λ_k) / Δt`` (principal logarithm), shape ``(r,)``, per unit time."""
-        return _safe_log(self.eigenvalues) / self.dt.astype(self.eigenvalues.dtype)
-
-    @property
-    def frequencies(self) -> Float[Array, " r"]:
-        """``Im(ω_k) / (2π)``, cycles per unit time, shape ``(r,)``."""
-        return self.continuous_eigenvalues.imag / (2 * np.pi)
-
-    @property
-    def growth_rates(self) -> Float[Array, " r"]:
-        """``Re(ω_k) = log|λ_k| / Δt``, per unit time (negative: decaying), shape ``(r,)``."""
-        return self.continuous_eigenvalues.real
+    def coordinates(self, x0: Inexact[Array, "..."]) -> Complex[Array, " r"]:
+        """The least-squares coordinates ``Φ⁺ x₀`` of a state on the modes, shape ``(r,)``."""
+        n_state = self.modes.shape[0]
+        if jnp.shape(x0) != (n_state,):
+            raise ValueError(f"`x0` must have shape ({n_state},) (n_state); got {jnp.shape(x0)}.")
+        return jnp.linalg.pinv(self.modes) @ jnp.asarray(x0).astype(self.modes.dtype)
 
 
 def _safe_log(z: jax.Array) -> jax.Array:
@@ -89,14 +118,15 @@ def _powers(eigenvalues: jax.Array, steps: jax.Array) -> jax.Array:
     return jnp.where(zero[:, None], at_zero, powered)
 
 
-def _output(model: DMDModel, values: jax.Array, complex_input: bool) -> jax.Array:
+def _output(model: AbstractKoopmanModel, values: jax.Array, complex_input: bool) -> jax.Array:
     return values if (complex_input or not model.real_data) else values.real
 
 
 def _check_model(model: Any) -> None:
-    if not isinstance(model, DMDModel):
+    if not isinstance(model, AbstractKoopmanModel):
         raise TypeError(
-            f"`model` must be a DMDModel (from a DMD function); got {type(model).__name__}."
+            "`model` must be a DMDModel or an EDMDModel (from a DMD or EDMD function); "
+            f"got {type(model).__name__}."
         )
 
 
@@ -109,15 +139,17 @@ def _check_times(t: Any, name: str = "t") -> None:
 
 
 def predict(
-    model: DMDModel,
+    model: AbstractKoopmanModel,
     x0: Inexact[ArrayLike, "..."],
     t: Float[ArrayLike, "..."],
     control: Inexact[ArrayLike, "..."] | None = None,
 ) -> Inexact[Array, "n_state time"]:
-    r"""Forecast from an initial state: ``x(t_j) = Φ diag(λ^{t_j/Δt}) Φ⁺ x₀``.
+    r"""Forecast from an initial state: ``x(t_j) = Φ diag(λ^{t_j/Δt}) b(x₀)``.
 
-    The amplitudes of ``x0`` are its least-squares coordinates on the modes, ``b = Φ⁺ x₀``;
-    ``t`` is measured from the time of ``x0`` and may be non-uniform (fractional powers
+    For a DMD model the amplitudes of ``x0`` are its least-squares coordinates on the modes,
+    ``b = Φ⁺ x₀``; for an EDMD model they are the Koopman eigenfunctions at ``x0``,
+    ``b = φ(x₀)`` (with delays, ``x0`` is the window of the last ``d + 1`` states). ``t`` is
+    measured from the time of ``x0`` and may be non-uniform (fractional powers
     ``λ^{t/Δt} = exp(ω t)`` with the principal logarithm).
 
     With ``control`` (a model from :func:`dmd_with_control`), the discrete dynamics
@@ -125,8 +157,9 @@ def predict(
     ``k = 0, …, K`` and ``control`` holds ``u_0, …, u_{K−1}``.
 
     Args:
-        model: a fitted :class:`DMDModel`.
-        x0: the initial state, shape ``(n_state,)``.
+        model: a fitted :class:`DMDModel` or :class:`~koopman.EDMDModel`.
+        x0: the initial state, shape ``(n_state,)`` (``(n_state, d + 1)``, oldest first, for
+            an EDMD model with ``d`` delays).
         t: times since ``x0``, shape ``(T,)`` (same units as ``model.dt``).
         control: inputs ``u_k`` as columns, shape ``(n_control, T − 1)``, for a DMDc model.
 
@@ -137,33 +170,31 @@ def predict(
     Raises:
         ValueError: for shapes that do not match the model, a non-uniform ``t`` with
             ``control``, or ``control`` for a model without a control matrix (or the reverse).
-        TypeError: if ``model`` is not a :class:`DMDModel`.
+        TypeError: if ``model`` is not a DMD or EDMD model.
 
     References:
         Schmid (2010), J. Fluid Mech. 656, 5-28; Proctor, Brunton and Kutz (2016), SIAM J.
         Appl. Dyn. Syst. 15(1), 142-161 (with control).
     """
     _check_model(model)
-    n_state = model.modes.shape[0]
-    if jnp.shape(x0) != (n_state,):
-        raise ValueError(f"`x0` must have shape ({n_state},) (n_state); got {jnp.shape(x0)}.")
     _check_times(t)
     x0 = jnp.asarray(x0)
+    amplitudes = model.coordinates(x0)
     t = jnp.asarray(t, model.dt.dtype)
     complex_input = jnp.iscomplexobj(x0)
     ctype = model.modes.dtype
-    pinv = jnp.linalg.pinv(model.modes)
-    amplitudes = pinv @ x0.astype(ctype)
+    control_matrix = getattr(model, "control_matrix", None)
     if control is None:
-        if model.control_matrix is not None:
+        if control_matrix is not None:
             raise ValueError("`control` is required: this model has a control matrix (DMDc).")
         steps = (t / model.dt).astype(model.dt.dtype)
-        values = model.modes @ (amplitudes[:, None] * _powers(model.eigenvalues, steps))
+        values = model.modes @ (amplitudes[:, None] * model.powers(steps))
         return _output(model, values, complex_input)
-    if model.control_matrix is None:
+    if control_matrix is None:
         raise ValueError("`control` was given, but this model has no control matrix (not DMDc).")
+    pinv = jnp.linalg.pinv(model.modes)
     control = jnp.asarray(control)
-    n_control = model.control_matrix.shape[1]
+    n_control = control_matrix.shape[1]
     if control.ndim != 2 or control.shape != (n_control, t.shape[0] - 1):
         raise ValueError(
             f"`control` must have shape ({n_control}, {t.shape[0] - 1}) (n_control, len(t) - 1); "
@@ -178,7 +209,7 @@ def predict(
                 "`t` must be k·dt, k = 0, 1, …, when `control` is given (a discrete system)."
             )
     complex_input = complex_input or jnp.iscomplexobj(control)
-    pushed = (model.control_matrix @ control.astype(model.control_matrix.dtype)).astype(ctype)
+    pushed = (control_matrix @ control.astype(control_matrix.dtype)).astype(ctype)
     forcing = pinv @ pushed
 
     def step(z: jax.Array, f: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -192,11 +223,14 @@ def predict(
     return _output(model, values, complex_input)
 
 
-def reconstruct(model: DMDModel, t: Float[ArrayLike, "..."]) -> Inexact[Array, "n_state time"]:
+def reconstruct(
+    model: AbstractKoopmanModel, t: Float[ArrayLike, "..."]
+) -> Inexact[Array, "n_state time"]:
     r"""The fitted trajectory ``x(t) = Φ diag(b) λ^{(t − t₀)/Δt}`` at the times ``t``.
 
     Args:
-        model: a fitted :class:`DMDModel`.
+        model: a fitted :class:`DMDModel` or :class:`~koopman.EDMDModel` (its amplitudes
+            are the eigenfunctions at the first fitted snapshot).
         t: absolute times, shape ``(T,)``, any spacing (inside or beyond the fitted window).
 
     Returns:
@@ -204,7 +238,7 @@ def reconstruct(model: DMDModel, t: Float[ArrayLike, "..."]) -> Inexact[Array, "
 
     Raises:
         ValueError: for a ``t`` that is not a vector.
-        TypeError: if ``model`` is not a :class:`DMDModel`.
+        TypeError: if ``model`` is not a DMD or EDMD model.
 
     References:
         Schmid (2010), J. Fluid Mech. 656, 5-28.
@@ -213,7 +247,7 @@ def reconstruct(model: DMDModel, t: Float[ArrayLike, "..."]) -> Inexact[Array, "
     _check_times(t)
     t = jnp.asarray(t, model.dt.dtype)
     steps = ((t - model.t0) / model.dt).astype(model.dt.dtype)
-    values = model.modes @ (model.amplitudes[:, None] * _powers(model.eigenvalues, steps))
+    values = model.modes @ (model.amplitudes[:, None] * model.powers(steps))
     return _output(model, values, False)
 
 

@@ -45,6 +45,7 @@ class Peer:
         run: solves the problem; its wall time (or :class:`Measured`) is the peer's time.
         error: error metrics of the peer's output, with the same keys as dmech's.
         answer: the array compared with dmech's answer for ``peer_rel_diff``.
+        warmup: call ``run`` once, untimed, before the timed runs (see :class:`Case`).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Peer:
     run: Callable[[], Any]
     error: Callable[[Any], Mapping[str, float]]
     answer: Callable[[Any], Any] | None = None
+    warmup: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,9 @@ class Case:
         figures: extra keys of the report, computed from ``run``'s output.
         peer: the same problem in another library, or ``None``.
         peer_missing: why there is no peer (not installed, not applicable).
+        warmup: call ``run`` once, untimed, before the timed runs (it compiles). ``False`` for
+            runs that time themselves and exclude their compilation (a training run returning
+            :class:`Measured`), which would otherwise be done twice.
     """
 
     run: Callable[[], Any]
@@ -78,6 +83,7 @@ class Case:
     figures: Callable[[Any], Mapping[str, Any]] | None = None
     peer: Peer | None = None
     peer_missing: str | None = None
+    warmup: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,7 +193,9 @@ def run_benchmark(
     case = bench.setup(**params)
 
     log(f"[{name}] dmech: compile and {repeats} timed run(s)")
-    output, seconds, compile_seconds, all_seconds = _time(case.run, case.compile, repeats)
+    output, seconds, compile_seconds, all_seconds = _time(
+        case.run, case.compile, repeats, case.warmup
+    )
     error = _metrics(case.error(output))
     report: dict[str, Any] = {
         "name": name,
@@ -210,7 +218,7 @@ def run_benchmark(
         report["peer_missing"] = "peer disabled with --no-peer"
     elif case.peer is not None:
         log(f"[{name}] peer {case.peer.name} {case.peer.version}: {repeats} timed run(s)")
-        p_out, p_seconds, p_compile, p_all = _time(case.peer.run, None, repeats)
+        p_out, p_seconds, p_compile, p_all = _time(case.peer.run, None, repeats, case.peer.warmup)
         report["peer"] = {
             "name": case.peer.name,
             "version": case.peer.version,
@@ -242,27 +250,33 @@ def _unwrap(output: Any) -> Any:
     return output.value if isinstance(output, Measured) else output
 
 
-def _time(run, compile_fn, repeats):
-    """Median wall time of ``run`` over ``repeats`` calls after one warm-up/compile call."""
+def _time(run, compile_fn, repeats, warmup=True):
+    """Median wall time of ``run`` over ``repeats`` calls after one warm-up/compile call
+    (none when ``warmup`` is false: the runs then report their own compile time)."""
     compile_seconds = 0.0
     if compile_fn is not None:
         t0 = time.perf_counter()
         compile_fn()
         compile_seconds = time.perf_counter() - t0
-    # The first call pays for tracing and compilation when there was no explicit compile step.
-    t0 = time.perf_counter()
-    first = run()
-    first_seconds = time.perf_counter() - t0
-    if isinstance(first, Measured):
-        compile_seconds += first.compile_seconds
+    first: Any = None
+    first_seconds = 0.0
+    if warmup:
+        # The first call pays for tracing and compilation when there was no explicit compile step.
+        t0 = time.perf_counter()
+        first = run()
+        first_seconds = time.perf_counter() - t0
+        if isinstance(first, Measured):
+            compile_seconds += first.compile_seconds
     times, output = [], first
     for _ in range(repeats):
         t0 = time.perf_counter()
         output = run()
         elapsed = time.perf_counter() - t0
         times.append(output.seconds if isinstance(output, Measured) else elapsed)
+        if not warmup and isinstance(output, Measured):
+            compile_seconds += output.compile_seconds / repeats
     median = statistics.median(times)
-    if compile_fn is None and not isinstance(first, Measured):
+    if warmup and compile_fn is None and not isinstance(first, Measured):
         compile_seconds = max(first_seconds - median, 0.0)
     return _unwrap(output), median, compile_seconds, times
 

@@ -126,6 +126,26 @@ def test_measured_outputs_carry_their_own_time(monkeypatch):
     assert report["error"] == {"x": 2.0}
 
 
+def test_runs_without_warmup_are_called_once_per_repeat(monkeypatch):
+    calls = []
+
+    def run():
+        calls.append(1)
+        return Measured(np.ones(2), seconds=10.0 + len(calls), compile_seconds=2.0)
+
+    def setup():
+        return Case(run=run, error=lambda out: {"x": 0.0}, reference="r", warmup=False)
+
+    bench = Benchmark("w", "w", {}, setup)
+    eps = [_EntryPoint("w", bench)]
+    monkeypatch.setattr(_harness.importlib.metadata, "entry_points", lambda group: eps)
+    report = run_benchmark("w", repeats=1, log=lambda _: None)
+    assert len(calls) == 1
+    assert report["seconds"] == 11.0 and report["compile_seconds"] == 2.0
+    report = run_benchmark("w", repeats=2, log=lambda _: None)
+    assert len(calls) == 3 and report["seconds_all"] == [12.0, 13.0]
+
+
 def _cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "dmech", *args], capture_output=True, text=True, timeout=600
