@@ -2,7 +2,8 @@
 constructive geometry, boundary/initial conditions (soft or hard), collocation samplers with
 residual-based adaptive resampling, modified MLP / factorised / PirateNet architectures, loss
 weighting (gradient norms, NTK, causal), Adam then L-BFGS training that says why it stopped,
-inverse problems, and reference solutions (Burgers, Allen-Cahn, advection, Poisson, Helmholtz).
+inverse problems, Reptile meta-learning and transfer (one-shot least-squares output layers,
+fine-tuning), and reference solutions (Burgers, Allen-Cahn, advection, Poisson, Helmholtz).
 
 This package may import ``dmech``; it never imports ``operators`` or ``koopman``.
 """
@@ -32,6 +33,11 @@ from ._domains import rectangle as rectangle
 from ._inverse import PositiveParameter as PositiveParameter
 from ._inverse import noisy_observations as noisy_observations
 from ._inverse import observation_residual as observation_residual
+from ._meta import Reptile as Reptile
+from ._meta import ReptileResult as ReptileResult
+from ._meta import ReptileState as ReptileState
+from ._meta import adapt as adapt
+from ._meta import reptile as reptile
 from ._networks import FactorisedLinear as FactorisedLinear
 from ._networks import ModifiedMLP as ModifiedMLP
 from ._networks import PirateNet as PirateNet
@@ -63,6 +69,10 @@ from ._training import Adam as Adam
 from ._training import Reference as Reference
 from ._training import TrainResult as TrainResult
 from ._training import train as train
+from ._transfer import LeastSquaresResult as LeastSquaresResult
+from ._transfer import fine_tune as fine_tune
+from ._transfer import least_squares_output_layer as least_squares_output_layer
+from ._transfer import select_leaves as select_leaves
 from ._weighting import GradientNormWeighting as GradientNormWeighting
 from ._weighting import NTKWeighting as NTKWeighting
 from ._weighting import gradient_norm_weights as gradient_norm_weights
@@ -82,12 +92,16 @@ __all__ = [
     "GradientNormWeighting",
     "HardConstraint",
     "Intersection",
+    "LeastSquaresResult",
     "ModifiedMLP",
     "NTKWeighting",
     "PeriodicEmbedding",
     "PirateNet",
     "PositiveParameter",
     "Reference",
+    "Reptile",
+    "ReptileResult",
+    "ReptileState",
     "ResidualAdaptiveSampler",
     "ResidualRefinementSampler",
     "Sampler",
@@ -96,6 +110,7 @@ __all__ = [
     "TimeMarchingResult",
     "TrainResult",
     "Union",
+    "adapt",
     "advection_solution",
     "allen_cahn_reference",
     "burgers_reference",
@@ -106,6 +121,7 @@ __all__ = [
     "dirichlet",
     "divergence",
     "evaluate_losses",
+    "fine_tune",
     "gradient",
     "gradient_norm_weights",
     "helmholtz_source",
@@ -113,6 +129,7 @@ __all__ = [
     "initial",
     "interval",
     "laplacian",
+    "least_squares_output_layer",
     "neumann",
     "noisy_observations",
     "ntk_traces",
@@ -123,8 +140,10 @@ __all__ = [
     "poisson_source",
     "random_weight_factorisation",
     "rectangle",
+    "reptile",
     "residual_norms",
     "robin",
+    "select_leaves",
     "sine_solution",
     "space_time_points",
     "term_loss",

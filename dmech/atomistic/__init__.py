@@ -17,6 +17,15 @@ stress come by automatic differentiation (`evaluate`).
   observables, RDF, MSD, blow-up detection (`MDBlowUpError`), `write_trajectory`.
 - Data: `read_extxyz`, `write_extxyz`, `Frame`; `reference_dataset` (energies, forces and
   stresses sampled by MD from the classical potentials, cached with a card).
+- Learned potentials (each an `AbstractLearnedPotential`): `PolynomialPotential` on a
+  `PolynomialBasis`, fitted by `fit_polynomial_potential`; training data `make_dataset`
+  (`AtomisticDataset`), `split_dataset`, `subset_dataset`, `evaluate_dataset`,
+  `LossWeights`; `BehlerParrinelloPotential` on `SymmetryFunctions` (G2, G4/G5), built
+  from data by `behler_parrinello_potential`; `EquivariantPotential` (jax-md's NequIP), built
+  by `equivariant_potential`; training `potential_loss`, `train_potential`
+  (on `dmech.train.fit`),
+  `error_report` (`ErrorReport`: meV/atom, meV/Å, GPa), `parity_plot`, `save_potential`,
+  `load_potential`, `read_potential_header`.
 - Units: `BOLTZMANN_EV_PER_K`, `FEMTOSECOND`, `EV_PER_A3_TO_GPA`, `ATOMIC_MASSES`.
 """
 
@@ -40,6 +49,31 @@ from ._md import NVTNoseHoover as NVTNoseHoover
 from ._md import Observables as Observables
 from ._md import run_md as run_md
 from ._md import write_trajectory as write_trajectory
+from ._mlip_behler_parrinello import BehlerParrinelloPotential as BehlerParrinelloPotential
+from ._mlip_behler_parrinello import SymmetryFunctions as SymmetryFunctions
+from ._mlip_behler_parrinello import behler_parrinello_potential as behler_parrinello_potential
+from ._mlip_data import AbstractLearnedPotential as AbstractLearnedPotential
+from ._mlip_data import AtomisticDataset as AtomisticDataset
+from ._mlip_data import StructureLabels as StructureLabels
+from ._mlip_data import evaluate_dataset as evaluate_dataset
+from ._mlip_data import make_dataset as make_dataset
+from ._mlip_data import split_dataset as split_dataset
+from ._mlip_data import subset_dataset as subset_dataset
+from ._mlip_equivariant import EquivariantPotential as EquivariantPotential
+from ._mlip_equivariant import equivariant_potential as equivariant_potential
+from ._mlip_polynomial import LossWeights as LossWeights
+from ._mlip_polynomial import PolynomialBasis as PolynomialBasis
+from ._mlip_polynomial import PolynomialFit as PolynomialFit
+from ._mlip_polynomial import PolynomialPotential as PolynomialPotential
+from ._mlip_polynomial import fit_polynomial_potential as fit_polynomial_potential
+from ._mlip_training import ErrorReport as ErrorReport
+from ._mlip_training import error_report as error_report
+from ._mlip_training import load_potential as load_potential
+from ._mlip_training import parity_plot as parity_plot
+from ._mlip_training import potential_loss as potential_loss
+from ._mlip_training import read_potential_header as read_potential_header
+from ._mlip_training import save_potential as save_potential
+from ._mlip_training import train_potential as train_potential
 from ._neighbors import NeighborList as NeighborList
 from ._neighbors import NeighborListBuilder as NeighborListBuilder
 from ._neighbors import neighbor_list_overflowed as neighbor_list_overflowed
@@ -85,12 +119,18 @@ __all__ = [
     "REFERENCE_SYSTEMS",
     "ZHOU_2004_PARAMETERS",
     "AbstractEnsemble",
+    "AbstractLearnedPotential",
     "AbstractPotential",
+    "AtomisticDataset",
+    "BehlerParrinelloPotential",
     "Box",
     "ElasticConstants",
+    "EquivariantPotential",
+    "ErrorReport",
     "Evaluation",
     "Frame",
     "LennardJones",
+    "LossWeights",
     "MDBlowUpError",
     "MDResult",
     "NPTNoseHoover",
@@ -99,36 +139,55 @@ __all__ = [
     "NeighborList",
     "NeighborListBuilder",
     "Observables",
+    "PolynomialBasis",
+    "PolynomialFit",
+    "PolynomialPotential",
     "StillingerWeber",
     "Structure",
+    "StructureLabels",
+    "SymmetryFunctions",
     "ZhouEAM",
     "atomic_mass",
     "bcc",
+    "behler_parrinello_potential",
     "check_inputs",
     "check_structure",
     "dataset_frames",
     "deform",
     "diamond",
     "elastic_constants",
+    "equivariant_potential",
+    "error_report",
     "evaluate",
+    "evaluate_dataset",
     "fcc",
+    "fit_polynomial_potential",
     "forces",
     "from_voigt",
+    "load_potential",
+    "make_dataset",
     "minimum_distance",
     "neighbor_list_overflowed",
+    "parity_plot",
     "perpendicular_widths",
+    "potential_loss",
     "random_alloy",
     "random_vacancies",
     "rattle",
     "read_extxyz",
+    "read_potential_header",
     "reference_dataset",
     "reference_potential",
     "relax_positions",
     "remove_atoms",
     "run_md",
+    "save_potential",
+    "split_dataset",
     "stress",
+    "subset_dataset",
     "supercell",
     "to_voigt",
+    "train_potential",
     "voigt_strain_tensor",
     "write_extxyz",
     "write_trajectory",

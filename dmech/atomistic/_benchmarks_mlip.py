@@ -1,0 +1,211 @@
+"""Benchmarks of the learned potentials: train on the reference data of a classical
+potential, then measure errors, elastic constants, MD speed and MD stability.
+
+``dmech bench mlip-si`` (Stillinger-Weber silicon, `reference_dataset("silicon")`: 100
+structures of 62-64 atoms) and ``dmech bench mlip-alloy`` (Zhou EAM Cu₅₀Ni₅₀,
+`reference_dataset("cu-ni")`: 100 structures of 254-256 atoms). Parameter ``model`` is
+``polynomial`` (`fit_polynomial_potential`), ``behler_parrinello`` or ``equivariant``
+(`train_potential` with Adam for ``steps`` steps). The structures are split 80/20 (seeded);
+the timed operation is the training (compilation excluded).
+
+Reported: ``error.energy_mae_mev_per_atom``, ``error.force_mae_mev_per_angstrom``,
+``error.stress_mae_gpa`` on the held-out structures; ``error.elastic_max_rel``, the largest
+relative error of the cubic C11, C12, C44 (relaxed, `elastic_constants`; averaged over the
+equivalent Voigt entries) of the learned potential against the reference potential's own
+on the same crystal (silicon: ideal diamond 2x2x2; alloy: a random Cu₅₀Ni₅₀ fcc 4x4x4 cell
+relaxed by each potential); ``train_seconds``; ``md_steps_per_second`` and ``md_stable_10k``
+from a Langevin run of ``md_steps`` steps at 1000 K with the learned potential (stable: no
+blow-up and a final temperature below 3000 K).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..bench import Benchmark, Case, Measured
+from ._elastic import elastic_constants, relax_positions
+from ._md import NVTLangevin, run_md
+from ._mlip_behler_parrinello import SymmetryFunctions, behler_parrinello_potential
+from ._mlip_data import make_dataset, split_dataset
+from ._mlip_equivariant import equivariant_potential
+from ._mlip_polynomial import LossWeights, PolynomialBasis, fit_polynomial_potential
+from ._mlip_training import error_report, train_potential
+from ._reference_data import REFERENCE_SYSTEMS, reference_dataset, reference_potential
+from ._structures import diamond, fcc, random_alloy
+from ._units import BOLTZMANN_EV_PER_K, EV_PER_A3_TO_GPA, FEMTOSECOND
+
+MODELS = ("polynomial", "behler_parrinello", "equivariant")
+
+_SYSTEMS: dict[str, dict[str, Any]] = {
+    "silicon": {"cutoff": 3.8, "inner_cutoff": 1.8, "dt": 1.0 * FEMTOSECOND},
+    "cu-ni": {"cutoff": 5.5, "inner_cutoff": 1.8, "dt": 2.0 * FEMTOSECOND},
+}
+
+
+def _crystal(system: str, dtype):
+    if system == "silicon":
+        return diamond(5.431, 2, dtype=dtype)
+    crystal = fcc(3.567, 4, dtype=dtype)
+    return random_alloy(crystal, ("Cu", "Ni"), (0.5, 0.5), jax.random.key(0))
+
+
+def _cubic(c: Any) -> np.ndarray:
+    c = np.asarray(c)
+    return np.array([
+        np.mean([c[0, 0], c[1, 1], c[2, 2]]),
+        np.mean([c[0, 1], c[0, 2], c[1, 2]]),
+        np.mean([c[3, 3], c[4, 4], c[5, 5]]),
+    ])  # fmt: skip
+
+
+def _elastic(potential, system: str) -> np.ndarray:
+    with jax.enable_x64(True):
+        crystal = _crystal(system, jnp.float64)
+        potential = jax.tree_util.tree_map(
+            lambda x: x.astype(jnp.float64)
+            if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating) else x,
+            potential,
+        )  # fmt: skip
+        if system != "silicon":  # the random alloy is not at equilibrium by symmetry
+            crystal, _ = relax_positions(potential, crystal, force_tolerance=1e-4)
+        return _cubic(elastic_constants(potential, crystal).relaxed)
+
+
+def _train(model, system, train, validation, steps, seed):
+    config = _SYSTEMS[system]
+    key = jax.random.key(seed)
+    if model == "polynomial":
+        basis = PolynomialBasis(
+            len(train.symbols), config["cutoff"], inner_cutoff=config["inner_cutoff"],
+            n_radial=10, n_angular=6, l_max=4, body_order=3,
+        )  # fmt: skip
+        fit = fit_polynomial_potential(basis, train, weights=LossWeights(1.0, 0.05, 1.0))
+        return fit.potential, fit.fit_seconds, 0.0
+    if model == "behler_parrinello":
+        functions = SymmetryFunctions(len(train.symbols), config["cutoff"], kind="g5")
+        initial = behler_parrinello_potential(
+            train, symmetry_functions=functions, width=32, depth=2, key=key
+        )
+        learning_rate = 3e-3
+    else:
+        initial = equivariant_potential(
+            train, key=key, hidden_irreps="16x0e + 8x1e", sh_irreps="1x0e + 1x1e"
+        )
+        learning_rate = 3e-3
+    result = train_potential(
+        initial, train, key=jax.random.fold_in(key, 1), steps=steps,
+        weights=LossWeights(1.0, 1.0, 1.0), learning_rate=learning_rate, batch_size=4,
+        final_learning_rate=learning_rate / 30,
+    )  # fmt: skip
+    return result.model, result.train_seconds, result.compile_seconds
+
+
+def _setup(system: str, model: str, steps: int, md_steps: int, elastic: bool, seed: int) -> Case:
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if steps < 1 or md_steps < 100 or md_steps % 100:
+        raise ValueError(f"steps must be positive and md_steps a positive multiple of 100; got "
+                         f"steps={steps}, md_steps={md_steps}")  # fmt: skip
+    symbols = REFERENCE_SYSTEMS[system]["symbols"]
+    arrays = reference_dataset(system)
+    dataset = make_dataset(arrays, symbols, cutoff=_SYSTEMS[system]["cutoff"])
+    train, validation = split_dataset(dataset, 0.2, seed=seed)
+    seconds: dict[str, float] = {}
+    elastic_constants_found: dict[str, np.ndarray] = {}
+
+    def run():
+        potential, train_seconds, compile_seconds = _train(
+            model, system, train, validation, steps, seed
+        )
+        seconds["train"] = train_seconds
+        return Measured(potential, train_seconds, compile_seconds)
+
+    def error(potential):
+        report = error_report(potential, validation)
+        metrics = {
+            "energy_mae_mev_per_atom": report.energy_mae_mev_per_atom,
+            "force_mae_mev_per_angstrom": report.force_mae_mev_per_angstrom,
+            "stress_mae_gpa": report.stress_mae_gpa,
+        }
+        if elastic:
+            ours = _elastic(potential, system)
+            reference = _elastic(reference_potential(system), system)
+            elastic_constants_found["c_learned"] = ours
+            elastic_constants_found["c_reference"] = reference
+            metrics["elastic_max_rel"] = float(np.max(np.abs(ours / reference - 1)))
+        return metrics
+
+    def figures(potential) -> dict[str, Any]:
+        crystal = _crystal(system, jnp.float32)
+        ensemble = NVTLangevin(_SYSTEMS[system]["dt"], 1000.0 * BOLTZMANN_EV_PER_K, friction=0.1)
+        start = time.perf_counter()
+        result = run_md(potential, crystal, ensemble, md_steps, key=jax.random.key(seed),
+                        observe_every=100, chunk_steps=1000, throw=False)  # fmt: skip
+        wall = time.perf_counter() - start
+        timed = result.seconds - result.first_chunk_seconds
+        timed_steps = md_steps - min(1000, md_steps)
+        rate = timed_steps / timed if timed_steps > 0 and timed > 0 else md_steps / wall
+        final_kelvin = (float(result.observables.temperature[-1]) / BOLTZMANN_EV_PER_K
+                        if len(result.observables.temperature) else float("nan"))  # fmt: skip
+        stable = bool(result.blowup_step is None and final_kelvin < 3000.0)
+        report: dict[str, Any] = {
+            "model": model,
+            "system": REFERENCE_SYSTEMS[system]["description"],
+            "train_structures": train.n_structures,
+            "validation_structures": validation.n_structures,
+            "train_seconds": seconds.get("train"),
+            "md_steps": md_steps,
+            "md_steps_per_second": rate,
+            "md_final_temperature_k": final_kelvin,
+            "md_blowup_step": result.blowup_step,
+            "md_stable_10k": stable and md_steps >= 10_000,
+            "md_stable": stable,
+        }
+        if "c_learned" in elastic_constants_found:
+            for name, key in (("elastic_c11_c12_c44_gpa", "c_learned"),
+                              ("reference_c11_c12_c44_gpa", "c_reference")):  # fmt: skip
+                report[name] = (EV_PER_A3_TO_GPA * elastic_constants_found[key]).tolist()
+        return report
+
+    return Case(
+        run=run,
+        error=error,
+        reference=f"held-out 20% of reference_dataset({system!r}) labelled by "
+        f"{type(reference_potential(system)).__name__}; elastic constants against the same "
+        "potential's own (elastic_constants, relaxed)",
+        figures=figures,
+        peer_missing="no peer: the reference potential itself is the ground truth",
+        warmup=False,
+    )
+
+
+def _setup_si(model: str, steps: int, md_steps: int, elastic: bool, seed: int) -> Case:
+    return _setup("silicon", model, steps, md_steps, elastic, seed)
+
+
+def _setup_alloy(model: str, steps: int, md_steps: int, elastic: bool, seed: int) -> Case:
+    return _setup("cu-ni", model, steps, md_steps, elastic, seed)
+
+
+_PARAMS = {"model": "polynomial", "steps": 3000, "md_steps": 10_000, "elastic": True, "seed": 0}
+
+mlip_si = Benchmark(
+    name="mlip-si",
+    description="learned potential (polynomial, Behler-Parrinello or NequIP) trained on "
+    "Stillinger-Weber silicon: errors, elastic constants, MD speed and 1000 K stability",
+    params=dict(_PARAMS),
+    setup=_setup_si,
+)
+
+mlip_alloy = Benchmark(
+    name="mlip-alloy",
+    description="learned potential trained on the Zhou EAM Cu50Ni50 alloy: errors, elastic "
+    "constants, MD speed and 1000 K stability",
+    params=dict(_PARAMS),
+    setup=_setup_alloy,
+)

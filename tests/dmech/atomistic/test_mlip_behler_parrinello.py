@@ -1,0 +1,128 @@
+"""The Behler-Parrinello potential: symmetry functions against jax-md's, forces against
+finite differences, invariance, training on energies and forces, save/load."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dmech.atomistic import (
+    BehlerParrinelloPotential,
+    Frame,
+    LossWeights,
+    StillingerWeber,
+    SymmetryFunctions,
+    behler_parrinello_potential,
+    diamond,
+    error_report,
+    evaluate,
+    evaluate_dataset,
+    load_potential,
+    make_dataset,
+    random_alloy,
+    rattle,
+    save_potential,
+    split_dataset,
+    train_potential,
+)
+from dmech.atomistic._neighbors import jax_md_context
+from dmech.atomistic._potential import dense_neighbors
+from dmech.testing import check_grad
+
+_evaluate = eqx.filter_jit(evaluate)
+
+
+def _crystal(key, dtype=jnp.float64, alloy=False):
+    crystal = rattle(diamond(5.431, 1, dtype=dtype), 0.12, key)
+    if alloy:
+        crystal = random_alloy(crystal, ("Si", "Ge"), (0.5, 0.5), jax.random.fold_in(key, 1))
+    return crystal
+
+
+def test_symmetry_functions_match_jax_md(x64):
+    from jax_md._nn import behler_parrinello as jax_md_bp
+
+    from dmech.atomistic._jax_md import space
+
+    crystal = _crystal(jax.random.key(0))
+    etas, zetas, lambdas = (0.5, 2.0), (1.0, 2.0, 4.0), (1.0, -1.0, 1.0)
+    angular_etas = (0.01, 0.05, 0.2)
+    functions = SymmetryFunctions(
+        1, 2.55, radial_etas=etas, radial_shifts=(0.0, 0.0), angular_etas=angular_etas,
+        zetas=zetas, lambdas=lambdas,
+    )  # fmt: skip
+    index, mask, vectors = dense_neighbors(crystal.positions, crystal.box, None)
+    ours = functions(crystal.species, index, mask, vectors)
+    side = float(crystal.box[0, 0])
+    with jax_md_context():
+        displacement, _ = space.periodic(side)
+        radial = jax_md_bp.radial_symmetry_functions(displacement, None, jnp.array(etas), 2.55)
+        angular = jax_md_bp.angular_symmetry_functions(
+            displacement, None, jnp.array(angular_etas), jnp.array(lambdas), jnp.array(zetas),
+            2.55,
+        )  # fmt: skip
+        x = crystal.positions % side
+        theirs = jnp.concatenate([radial(x), angular(x)], axis=1)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_forces_are_minus_the_gradient_and_energy_is_invariant(x64):
+    crystal = _crystal(jax.random.key(1), alloy=True)
+    functions = SymmetryFunctions(2, 2.55, zetas=(1.0, 4.0), lambdas=(1.0, -1.0),
+                                  angular_etas=(0.01, 0.01))  # fmt: skip
+    potential = BehlerParrinelloPotential(functions, ("Si", "Ge"), width=8, depth=1,
+                                          dtype=jnp.float64, key=jax.random.key(2))  # fmt: skip
+    x, box, species = crystal.positions, crystal.box, crystal.species
+    energy_of = jax.jit(lambda y: potential(y, box, species))
+    check_grad(energy_of, x, mode="reverse")
+    result = _evaluate(potential, x, box, species)
+    h = 1e-5
+    step = jnp.zeros_like(x).at[3, 1].set(h)
+    derivative = (energy_of(x + step) - energy_of(x - step)) / (2 * h)
+    assert float(result.forces[3, 1]) == pytest.approx(-float(derivative), abs=1e-8)
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+    rotation = jnp.asarray(rotation * np.sign(np.linalg.det(rotation)))
+    rotated = _evaluate(potential, x @ rotation.T, rotation @ box, species)
+    assert float(rotated.energy) == pytest.approx(float(result.energy), rel=1e-12)
+    np.testing.assert_allclose(rotated.forces, result.forces @ rotation.T, atol=1e-10)
+
+
+def test_training_on_silicon_reduces_the_errors_and_save_load_is_identical(tmp_path):
+    sw = StillingerWeber()
+    frames = []
+    for k in range(10):
+        crystal = _crystal(jax.random.key(10 + k), dtype=jnp.float32)
+        result = _evaluate(sw, crystal.positions, crystal.box, crystal.species)
+        frames.append(Frame(crystal, result.energy, result.forces, result.stress))
+    dataset = make_dataset(frames, ("Si",), cutoff=2.55)
+    train, validation = split_dataset(dataset, 0.2, seed=0)
+    functions = SymmetryFunctions(1, 2.55, zetas=(1.0, 1.0, 4.0), lambdas=(1.0, -1.0, 1.0),
+                                  angular_etas=(0.01,) * 3)  # fmt: skip
+    initial = behler_parrinello_potential(train, symmetry_functions=functions, width=16, depth=1,
+                                          key=jax.random.key(0))  # fmt: skip
+    before = error_report(initial, validation)
+    result = train_potential(initial, train, key=jax.random.key(1), steps=300,
+                             weights=LossWeights(1.0, 1.0, 0.0), learning_rate=1e-2,
+                             batch_size=4)  # fmt: skip
+    after = error_report(result.model, validation)
+    assert after.force_mae_mev_per_angstrom < 0.5 * before.force_mae_mev_per_angstrom
+    assert np.all(np.isfinite(result.history["loss"]))
+    path = tmp_path / "bp.dmech"
+    save_potential(path, result.model)
+    loaded = load_potential(path)
+    assert isinstance(loaded, BehlerParrinelloPotential)
+    ours, theirs = evaluate_dataset(result.model, validation), evaluate_dataset(loaded, validation)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match="species count mismatch"):
+        BehlerParrinelloPotential(SymmetryFunctions(2, 3.0), ("Si",), key=jax.random.key(0))
+    with pytest.raises(ValueError, match="lambdas"):
+        SymmetryFunctions(1, 3.0, zetas=(1.0,), lambdas=(0.5,), angular_etas=(0.0,))
+    with pytest.raises(ValueError, match="kind"):
+        SymmetryFunctions(1, 3.0, kind="g3")
