@@ -571,7 +571,7 @@ koopman_deep_pendulum = Benchmark(
     params={
         "train": 2000,
         "test": 200,
-        "steps": 20000,
+        "steps": 10000,
         "batch_size": 128,
         "learning_rate": 1e-3,
         "width": 80,

@@ -50,7 +50,14 @@ def _roller_bc(space, stretch_dofs_value):
 
 
 @pytest.mark.parametrize(
-    "cell_type, dim", [("hex8", 3), ("tet4", 3), ("quad4", 2), ("tri6", 2)], ids=str
+    "cell_type, dim",
+    [
+        # default run: one simplex (3D) and one tensor-product (2D) element
+        pytest.param("hex8", 3, id="hex8-3", marks=pytest.mark.slow),
+        pytest.param("tet4", 3, id="tet4-3"),
+        pytest.param("quad4", 2, id="quad4-2"),
+        pytest.param("tri6", 2, id="tri6-2", marks=pytest.mark.slow),
+    ],
 )
 def test_uniaxial_stretch_matches_analytic_neo_hookean(x64, cell_type, dim):
     """Rollers on three faces, a stretch λ on the fourth: the homogeneous state has lateral

@@ -117,14 +117,16 @@ def _poisson_error(space, fine, bc):
 @pytest.mark.parametrize(
     ("cell_type", "sizes"),
     [
+        # default run: a linear simplex, a quadratic 2D and a 3D element (the patch test above
+        # covers every element type by default); the others are slow
         ("tri3", (4, 8, 16)),
-        ("quad4", (4, 8, 16)),
-        ("tri6", (2, 4, 8)),
+        pytest.param("quad4", (4, 8, 16), marks=pytest.mark.slow),
+        pytest.param("tri6", (2, 4, 8), marks=pytest.mark.slow),
         ("quad8", (2, 4, 8)),
-        ("quad9", (2, 4, 8)),
-        ("tet4", (4, 6, 8)),
+        pytest.param("quad9", (2, 4, 8), marks=pytest.mark.slow),
+        pytest.param("tet4", (4, 6, 8), marks=pytest.mark.slow),
         ("hex8", (3, 5, 7)),
-        ("tet10", (2, 3, 4)),
+        pytest.param("tet10", (2, 3, 4), marks=pytest.mark.slow),
     ],
 )
 def test_poisson_l2_error_converges_at_the_theoretical_order(x64, cell_type, sizes):

@@ -265,6 +265,9 @@ def _compare(size, params, factors):
     return load, u_sk, alpha_sk, mesh
 
 
+# The kinematic case below runs the same cross-check with isotropic and kinematic hardening
+# (KINEMATIC includes ISOTROPIC's hardening) on a loading-unloading path: this one is slow.
+@pytest.mark.slow
 def test_plate_hardening_load_path_matches_scikit_fem(x64):
     load, _, alpha, mesh = _compare(0.12, ISOTROPIC, UP)
     displacement = UP * DELTA
@@ -300,6 +303,10 @@ def test_plate_fine_mesh_matches_scikit_fem(x64, params):
 # --- gradients through the load path -------------------------------------------------------------
 
 
+# The default run checks the same gradient (reactions through a J2 load path with respect to
+# per-cell yield stresses, reverse mode against central differences) on hex8 elements in
+# tests/dmech/fem/test_fem_small_strain.py::test_gradients_through_a_plastic_load_path.
+@pytest.mark.slow
 def test_reaction_gradient_through_load_path(x64):
     """d(final top reaction)/d(per-cell yield stress), reverse mode (the implicit function
     theorem at every step plus the history update), against finite differences."""
