@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._custom_types import Array, Float
+from .._static import is_concrete
 from ._jax_md import minimize
 from ._neighbors import NeighborListBuilder, jax_md_context
 from ._potential import AbstractPotential, check_inputs, check_symbols
@@ -77,21 +78,26 @@ def elastic_constants(
       C_{IJ} = C^0_{IJ} - \frac{1}{V}\Lambda_{kI} (H^{+})_{kl} \Lambda_{lJ},$$
 
     with the Voigt strain ``e = (η_xx, η_yy, η_zz, 2η_yz, 2η_xz, 2η_xy)``, the force-constant
-    matrix ``H = ∂²E/∂u∂u`` (``3n × 3n``, its three translation modes removed by the
-    pseudo-inverse) and the mixed derivatives ``Λ = ∂²E/∂u∂e``: minimising the quadratic
-    energy over the internal displacements ``u`` at fixed strain (Cowley 1988; Wallace 1972).
+    matrix ``H = ∂²E/∂u∂u`` (``3n × 3n``, its three translation modes deflated: the structure
+    must be mechanically stable, ``H`` positive definite on the rest) and the mixed
+    derivatives ``Λ = ∂²E/∂u∂e``: minimising the quadratic energy over the internal
+    displacements ``u`` at fixed strain (Cowley 1988; Wallace 1972).
     Both Hessians come from ``jax.hessian`` (``O(n)`` passes), so use the smallest periodic
     cell wider than twice the cutoff. The reference positions must be at mechanical
     equilibrium (zero forces; see `relax_positions`); at zero stress ``C`` is the stiffness of
-    linear elasticity.
+    linear elasticity. The result is differentiable with respect to the potential's array
+    leaves (``equinox.filter_grad`` of a function of ``C``: second derivatives of the energy
+    and one linear solve, no eigendecomposition), e.g. through a continuum solve
+    (`dmech.design`).
 
     Args:
         potential: any `AbstractPotential`.
         structure: the reference crystal (at equilibrium).
         internal_relaxation: compute the relaxed constants (otherwise ``relaxed`` repeats
             the unrelaxed ones).
-        zero_mode_tolerance: eigenvalues of ``H`` below this fraction of the largest are
-            treated as zero modes (default ``√ε`` of the dtype).
+        zero_mode_tolerance: ``Λ`` below this fraction of its typical size counts as zero
+            (every atom a centre of inversion: no relaxation term; default ``√ε`` of the
+            dtype).
         skin: the skin of the dense neighbour list built on the reference structure (the
             strains are infinitesimal, so it stays valid); all pairs are used when the cell
             is narrower than ``2 (cutoff + skin)``.
@@ -121,7 +127,9 @@ def elastic_constants(
     volume = jnp.abs(jnp.linalg.det(box))
     neighbors = None
     if perpendicular_widths(np.asarray(box)).min() >= 2 * (potential.cutoff + skin):
-        neighbors = NeighborListBuilder(potential.cutoff, skin=skin).allocate(positions, box)
+        # built eagerly from the concrete reference structure, also under jit
+        with jax.ensure_compile_time_eval():
+            neighbors = NeighborListBuilder(potential.cutoff, skin=skin).allocate(positions, box)
 
     def energy(voigt, displacement):
         stretch = _stretch(voigt_strain_tensor(voigt))
@@ -146,17 +154,28 @@ def elastic_constants(
         float(np.sqrt(np.finfo(dtype).eps)) if zero_mode_tolerance is None else zero_mode_tolerance
     )
     # Λ vanishes (to round-off) when every atom is a centre of inversion (fcc, bcc): then
-    # C = C⁰ and the 3n x 3n force constants are not needed.
-    spacing = float((volume / n) ** (1 / 3))
-    typical = float(jnp.max(jnp.abs(unrelaxed))) * float(volume) / n / spacing
-    if not internal_relaxation or float(jnp.max(jnp.abs(mixed))) <= tolerance * typical:
+    # C = C⁰ and the 3n x 3n force constants are not needed. The test needs concrete values;
+    # under a transformation with respect to the potential's parameters (a gradient through
+    # the constants) the relaxation term is always computed.
+    if not internal_relaxation:
         return ElasticConstants(unrelaxed, unrelaxed, stress, max_force)
+    if is_concrete(unrelaxed) and is_concrete(mixed):
+        spacing = float((volume / n) ** (1 / 3))
+        typical = float(jnp.max(jnp.abs(unrelaxed))) * float(volume) / n / spacing
+        if float(jnp.max(jnp.abs(mixed))) <= tolerance * typical:
+            return ElasticConstants(unrelaxed, unrelaxed, stress, max_force)
     force_constants = jax.jit(jax.hessian(energy, argnums=1))(e0, u0)  # (3n, 3n)
-    values, vectors = jnp.linalg.eigh(0.5 * (force_constants + force_constants.T))
-    keep = jnp.abs(values) > tolerance * jnp.max(jnp.abs(values))
-    inverse_values = jnp.where(keep, 1.0 / jnp.where(keep, values, 1.0), 0.0)
-    projected = vectors.T @ mixed  # (3n, 6)
-    correction = projected.T @ (inverse_values[:, None] * projected) / volume
+    force_constants = 0.5 * (force_constants + force_constants.T)
+    # H is singular along the three rigid translations t_α (unit vectors moving every atom
+    # along α) and Λ is orthogonal to them (the net force vanishes at any strain), so
+    # H⁺Λ = (H + s Σ_α t_α t_αᵀ)⁻¹ Λ for any s > 0: a plain solve, smooth in the
+    # parameters (an eigendecomposition's derivative is singular at the degenerate
+    # optical modes of a crystal).
+    translations = jnp.tile(jnp.eye(3, dtype=dtype), (n, 1)) / np.sqrt(n)  # (3n, 3)
+    shift = jnp.trace(force_constants) / (3 * n)
+    deflated = force_constants + shift * translations @ translations.T
+    relaxation = jnp.linalg.solve(deflated, mixed)  # (3n, 6)
+    correction = mixed.T @ relaxation / volume
     relaxed = unrelaxed - correction
     return ElasticConstants(0.5 * (relaxed + relaxed.T), unrelaxed, stress, max_force)
 

@@ -37,6 +37,12 @@ def test_burgers_benchmark_reports_errors_by_seed_and_the_peer(monkeypatch):
         assert _finite(report["peer"]["error"]["rel_l2_median"])
         assert _finite(report["speedup_vs_peer"]) and report["speedup_vs_peer"] > 0
         assert "peer_seconds_to_1e-2" in report
+        # DeepXDE's L-BFGS ran (its small budget is 50 iterations) and says why it stopped
+        (iterations,) = report["peer_lbfgs_iterations_by_seed"].values()
+        (stop,) = report["peer_lbfgs_stop_by_seed"].values()
+        assert stop in {"max_iterations", "line_search_zero_step", "converged"}
+        assert iterations == 50 or stop != "max_iterations", (iterations, stop)
+        assert iterations > 2, (iterations, stop)
 
 
 def test_meta_benchmark_reports_steps_per_initialisation(monkeypatch):

@@ -12,6 +12,17 @@ def _run_benchmark(monkeypatch, bench, params):
     return _harness.run_benchmark(bench.name, params, repeats=1, log=lambda _: None)
 
 
+def test_mlip_benchmarks_reject_bad_parameters(monkeypatch):
+    import dmech.atomistic._benchmarks_mlip as module
+
+    for bench in (module.mlip_si, module.mlip_alloy):
+        with pytest.raises(ValueError, match="model must be one of"):
+            _run_benchmark(monkeypatch, bench, {"model": "kernel"})
+        with pytest.raises(ValueError, match="md_steps a positive multiple of 100"):
+            _run_benchmark(monkeypatch, bench, {"md_steps": "150"})
+
+
+@pytest.mark.slow  # reference data, a fit and MD: ~40 s (the benchmark runs at full size)
 def test_mlip_si_benchmark_reports_its_figures(monkeypatch, tmp_path):
     import dmech.atomistic._benchmarks_mlip as module
 

@@ -144,6 +144,7 @@ def test_energy_is_invariant_and_forces_equivariant(x64):
     np.testing.assert_allclose(with_list.forces, without.forces, atol=1e-11)
 
 
+@pytest.mark.slow  # the fit itself is verified exactly above; the targets by `mlip-si`
 def test_fit_to_stillinger_weber_silicon_meets_its_targets(x64):
     sw = StillingerWeber()
     structures = _random_structures(10, jax.random.key(7), repeats=2, alloy=False, amplitude=0.1)
