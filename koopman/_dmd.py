@@ -29,6 +29,7 @@ from ._dmd_model import (
     check_rank,
     check_snapshots,
     check_time_step,
+    modes_pinv,
     real_dtype,
 )
 from ._truncation import svd_rank
@@ -89,10 +90,8 @@ def _complex(x: jax.Array) -> jax.Array:
 
 
 def _first_amplitudes(modes: jax.Array, x0: jax.Array) -> jax.Array:
-    """``b = Φ⁺ x₀``, the (minimum-norm) least-squares amplitudes. ``pinv`` has a derivative
-    rule that stays finite when singular values repeat (orthonormal modes), unlike ``lstsq``'s
-    derivative through the SVD."""
-    return jnp.linalg.pinv(modes) @ x0.astype(modes.dtype)
+    """``b = Φ⁺ x₀``, the (minimum-norm) least-squares amplitudes (see `modes_pinv`)."""
+    return modes_pinv(modes) @ x0.astype(modes.dtype)
 
 
 def _vandermonde(eigenvalues: jax.Array, count: int) -> jax.Array:

@@ -98,7 +98,18 @@ class DMDModel(AbstractKoopmanModel):
         n_state = self.modes.shape[0]
         if jnp.shape(x0) != (n_state,):
             raise ValueError(f"`x0` must have shape ({n_state},) (n_state); got {jnp.shape(x0)}.")
-        return jnp.linalg.pinv(self.modes) @ jnp.asarray(x0).astype(self.modes.dtype)
+        return modes_pinv(self.modes) @ jnp.asarray(x0).astype(self.modes.dtype)
+
+
+def modes_pinv(modes: jax.Array) -> jax.Array:
+    """``Φ⁺`` of a tall mode matrix ``(n_state, r)``, singular values below ``10 r ε σ_max``
+    dropped. ``jnp.linalg.pinv``'s default cut-off grows with the row count,
+    ``10 max(n_state, r) ε``, and at ``n_state = 10⁶`` in single precision it exceeds 1 and
+    drops every singular value; the SVD's rounding error does not grow with the rows like
+    that. ``pinv`` (not ``lstsq``) because its derivative stays finite when singular values
+    repeat (orthonormal modes)."""
+    rtol = 10 * modes.shape[-1] * float(jnp.finfo(modes.dtype).eps)
+    return jnp.linalg.pinv(modes, rtol=rtol)
 
 
 def _safe_log(z: jax.Array) -> jax.Array:
@@ -192,7 +203,7 @@ def predict(
         return _output(model, values, complex_input)
     if control_matrix is None:
         raise ValueError("`control` was given, but this model has no control matrix (not DMDc).")
-    pinv = jnp.linalg.pinv(model.modes)
+    pinv = modes_pinv(model.modes)
     control = jnp.asarray(control)
     n_control = control_matrix.shape[1]
     if control.ndim != 2 or control.shape != (n_control, t.shape[0] - 1):

@@ -437,6 +437,23 @@ def test_float32_follows_the_input(linear_data):
     assert _eig_error(model.eigenvalues, LAMBDAS) < 1e-4
 
 
+@pytest.mark.parametrize("fit", [exact_dmd, randomised_dmd])
+def test_float32_amplitudes_and_forecasts_with_a_million_states(fit):
+    # jnp.linalg.pinv's default cut-off, 10 max(n_state, r) eps, exceeds 1 at 1e6 float32 rows:
+    # the amplitudes and the coordinates of a new state came out zero
+    rng = np.random.default_rng(0)
+    n_state, steps = 1_000_000, 8
+    basis = rng.standard_normal((n_state, 2)).astype(np.float32) / 1000
+    angle = np.arange(steps + 4) * 0.3
+    states = basis @ np.stack([np.cos(angle), np.sin(angle)]).astype(np.float32)
+    kwargs = {"test_matrix": jnp.asarray(rng.standard_normal((steps, 4)), jnp.float32)}
+    model = fit(jnp.asarray(states[:, :steps]), rank=2, **(kwargs if fit is randomised_dmd else {}))
+    rebuilt = np.asarray(reconstruct(model, jnp.arange(steps, dtype=jnp.float32)))
+    np.testing.assert_allclose(rebuilt, states[:, :steps], atol=1e-5 * np.abs(states).max())
+    forecast = np.asarray(predict(model, jnp.asarray(states[:, steps]), jnp.arange(4.0)))
+    np.testing.assert_allclose(forecast, states[:, steps:], atol=1e-5 * np.abs(states).max())
+
+
 def test_bad_input_raises_naming_the_argument(linear_data):
     data = jnp.asarray(linear_data)
     cases = [
