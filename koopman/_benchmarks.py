@@ -19,8 +19,9 @@ scaled by ``1/√n_state``), ``Λ`` the real block form of ``rank`` eigenvalues 
 the reconstruction against the noise-free data; ``error.forecast_rel``: the forecast of the
 next ``horizon`` noise-free snapshots from the last noise-free one; ``eig_error`` (and
 ``peer_eig_error``): the largest distance of the eigenvalues from the true ones. 1e6 × 500
-float64 needs about 4 GB per copy of the data: dmech's and PyDMD's, their workspaces and the
-data fit in 24 GiB with ``dtype=float32`` for dmech (PyDMD always float64).
+float64 needs 4 GB per copy of the data: the data (kept in float64 for PyDMD), dmech's float32
+copy and QR, and PyDMD's SVD peaked at 22.2 GB with ``dtype=float32`` for dmech (PyDMD always
+float64); the noise-free data are never held whole (errors are summed over blocks of rows).
 
 Both run ``method`` (``exact``, ``projected``, ``forward_backward``, ``total_least_squares``,
 ``hankel``, ``compressed``, ``randomised``, ``optimised``, ``bop``, ``sparsity_promoting``) with
