@@ -275,3 +275,38 @@ def test_bad_input_is_named(slow_manifold_data):
         Monomials(2, 0)
     with pytest.raises(ValueError, match="steps"):
         trajectories(Pendulum(), jnp.zeros(2), 0.1, 0)
+
+
+def test_dmd_of_kolmogorov_flow_recovers_its_linearisation(x64):
+    # Laminar Kolmogorov flow from dmech.cfd: at ν = 0.2, α = 0.1 the shear flow
+    # ω* = -k cos(ky) / (ν k² + α) (k = 1) is a stable fixed point of the solver's step. DMD of
+    # small perturbations about it (independent pairs x -> step(x)) must recover the eigenvalues
+    # of the step's Jacobian at ω* (jax.jacfwd through the solver), to the size of the
+    # neglected quadratic terms.
+    from dmech.cfd import SpectralNavierStokes2D
+    from dmech.geometry import Grid
+
+    grid = Grid((12, 12), (2 * np.pi, 2 * np.pi))
+    solver = SpectralNavierStokes2D(grid, viscosity=0.2, drag=0.1, dt=0.05, forcing="kolmogorov",
+                                    forcing_wavenumber=1, dtype=jnp.float64)  # fmt: skip
+    _, y = (np.asarray(a) for a in grid.periodic_points())
+    advance = jax.jit(jax.vmap(lambda w: solver.vorticity(solver.step(solver.init(w))[0])))
+    star = -np.cos(y) / (0.2 + 0.1)
+    np.testing.assert_allclose(np.asarray(advance(star[None]))[0], star, atol=1e-13)
+
+    flat = lambda w: advance(w.reshape((1, *grid.shape))).reshape(-1)  # noqa: E731
+    jacobian = np.asarray(jax.jacfwd(flat)(jnp.asarray(star).reshape(-1)))
+    kept = (2 * ((12 - 1) // 3) + 1) ** 2 - 1  # the modes the 2/3 rule keeps, mean removed
+    expected = np.linalg.eigvals(jacobian)
+    expected = expected[np.argsort(-np.abs(expected))]
+    assert np.abs(expected[kept]) < 1e-12  # the rest are dealiased away
+
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((64, *grid.shape))
+    directions = np.asarray(jax.vmap(lambda w: solver.vorticity(solver.init(w)))(noise))
+    states = star + 1e-6 * directions / np.abs(directions).max(axis=(1, 2), keepdims=True)
+    images = np.asarray(advance(states))
+    before = jnp.asarray((states - star).reshape(64, -1).T)
+    after = jnp.asarray((images - star).reshape(64, -1).T)
+    model = edmd(before, Identity(before.shape[0]), shifted=after, rank=kept, dt=0.05)
+    _assert_same_spectrum(model.eigenvalues, expected[:kept], atol=1e-7)
