@@ -23,15 +23,6 @@ from ..atomistic import EV_PER_A3_TO_GPA, AbstractPotential, Structure, elastic_
 from ..fem import DirichletBC, FunctionSpace, LinearElasticResult, solve_linear_elasticity
 from ..geometry import BoundaryFacets, rectangle_mesh, select_facets, select_nodes
 
-__all__ = [
-    "Cantilever",
-    "cantilever",
-    "continuum_stiffness",
-    "crystal_frame",
-    "multiscale_compliance",
-    "rotate_stiffness",
-]
-
 # Voigt index of each symmetric pair (i, j): xx, yy, zz, yz, xz, xy.
 _VOIGT = np.array([[0, 5, 4], [5, 1, 3], [4, 3, 2]])
 _PLANE = np.array([0, 1, 5])  # xx, yy, xy: the in-plane rows of the 3D Voigt order
