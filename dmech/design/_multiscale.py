@@ -25,6 +25,8 @@ from ..geometry import BoundaryFacets, rectangle_mesh, select_facets, select_nod
 
 # Voigt index of each symmetric pair (i, j): xx, yy, zz, yz, xz, xy.
 _VOIGT = np.array([[0, 5, 4], [5, 1, 3], [4, 3, 2]])
+# The index pair (i, j) of each Voigt index, the inverse of _VOIGT.
+_PAIRS = np.array([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)])
 _PLANE = np.array([0, 1, 5])  # xx, yy, xy: the in-plane rows of the 3D Voigt order
 
 
@@ -35,9 +37,9 @@ def _voigt_to_tensor(stiffness: Array) -> Array:
 
 
 def _tensor_to_voigt(tensor: Array) -> Array:
-    pairs = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
-    rows = [jnp.stack([tensor[..., i, j, k, m] for k, m in pairs], -1) for i, j in pairs]
-    return jnp.stack(rows, -2)
+    """The 6x6 Voigt matrix of a stiffness tensor ``C_ijkl`` (shape ``(..., 6, 6)``)."""
+    first, second = _PAIRS[:, 0], _PAIRS[:, 1]
+    return tensor[..., first[:, None], second[:, None], first[None, :], second[None, :]]
 
 
 def _check_stiffness(stiffness, name: str = "stiffness") -> Array:
