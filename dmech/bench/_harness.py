@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import math
 import platform
 import resource
 import statistics
@@ -243,7 +244,21 @@ def run_benchmark(
                 raise RuntimeError(f"benchmark {name!r} figure {key!r} shadows a report key")
             report[key] = value
     report["peak_memory_mb"] = _peak_memory_mb()
-    return report
+    return _strict_json(report)
+
+
+def _strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float (a diverged error, a zero-time ratio) as ``None``,
+    so the printed line is strict JSON (``null``, never ``NaN`` or ``Infinity``)."""
+    if isinstance(value, Mapping):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict_json(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_strict_json(v) for v in value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
 
 
 def _unwrap(output: Any) -> Any:

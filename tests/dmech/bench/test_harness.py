@@ -147,6 +147,24 @@ def test_runs_without_warmup_are_called_once_per_repeat(monkeypatch):
     assert len(calls) == 3 and report["seconds_all"] == [12.0, 13.0]
 
 
+def test_non_finite_figures_print_as_null(monkeypatch):
+    def setup():
+        return Case(
+            run=lambda: Measured(np.ones(2), seconds=0.5),
+            error=lambda out: {"rel_l2": float("nan"), "by_size": {"8": np.float32(np.inf)}},
+            reference="r",
+            figures=lambda out: {"ratio": [1.0, float("-inf")], "steps": 3},
+            warmup=False,
+        )
+
+    eps = [_EntryPoint("n", Benchmark("n", "n", {}, setup))]
+    monkeypatch.setattr(_harness.importlib.metadata, "entry_points", lambda group: eps)
+    report = run_benchmark("n", repeats=1, log=lambda _: None)
+    line = json.dumps(report, allow_nan=False)  # raises on NaN or Infinity
+    assert json.loads(line)["error"] == {"rel_l2": None, "by_size": {"8": None}}
+    assert report["ratio"] == [1.0, None] and report["steps"] == 3
+
+
 def _cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "dmech", *args], capture_output=True, text=True, timeout=600
