@@ -31,23 +31,24 @@ def _u(params, x):
     return params(x)
 
 
-def test_poisson_1d_with_a_hard_constraint_reaches_its_stated_error():
+def test_poisson_1d_with_a_hard_constraint_reaches_its_stated_error(x64):
     """-u'' = f on [-1, 1], u = sin(2πx), u(±1) = 0 built in: u = (1 - x²) N(x)."""
     domain = interval(-1.0, 1.0)
-    net = MLP(1, "scalar", 32, 2, key=jax.random.key(0))
+    net = MLP(1, "scalar", 32, 2, key=jax.random.key(0), dtype=jnp.float64)
     model = HardConstraint(net, 0.0, domain.distance)
 
     def residual(p, x):
         return -laplacian(lambda y: _u(p, y), x) - poisson_source(x, 2.0)
 
-    x = jnp.linspace(-1, 1, 201)[:, None]
+    x = jnp.linspace(-1, 1, 201, dtype=jnp.float64)[:, None]
     reference = Reference(_u, x, jax.vmap(lambda y: sine_solution(y, 2.0))(x))
     terms = {"pde": Term(residual, sampler=Sampler(domain, 64, method="sobol"))}
-    result = train(model, terms, key=jax.random.key(1), adam=Adam(0), lbfgs=LBFGS(400),
+    result = train(model, terms, key=jax.random.key(1), adam=Adam(0), lbfgs=LBFGS(2000),
                    reference=reference, eval_every=100)  # fmt: skip
-    # measured: relative L2 error 2.6e-5 after 335 iterations, then no step decreased the
-    # float32 loss any more ("no_decrease")
-    assert result.error < 1e-4, result.error
+    # float64: in float32 L-BFGS stops where no step decreases the rounded loss, after 170 to
+    # 400 iterations depending on the CPU's rounding (errors 1e-4 to 8e-4 over network seeds).
+    # Measured in float64: 3.4e-5, 7.9e-5, 8.1e-5 for network seeds 0, 1, 2
+    assert result.error < 3e-4, result.error
     assert result.stop_reason in STOP_REASONS and result.lbfgs_iterations > 100
     history = result.history
     assert history["loss"].shape == (result.lbfgs_iterations,)
@@ -55,24 +56,24 @@ def test_poisson_1d_with_a_hard_constraint_reaches_its_stated_error():
     assert history["rel_l2"][-1] == result.error
 
 
-def test_helmholtz_2d_with_a_hard_constraint_reaches_its_stated_error():
+def test_helmholtz_2d_with_a_hard_constraint_reaches_its_stated_error(x64):
     """Δu + u = q on [-1, 1]², u = sin(πx) sin(4πy) (Wang, Teng and Perdikaris 2021), with
     u = 0 on the boundary built in (u = d N, d the box's distance function)."""
     domain = rectangle((-1.0, -1.0), (1.0, 1.0))
-    net = ModifiedMLP(2, "scalar", 32, 2, key=jax.random.key(0))
+    net = ModifiedMLP(2, "scalar", 32, 2, key=jax.random.key(0), dtype=jnp.float64)
     model = HardConstraint(net, 0.0, domain.distance)
 
     def residual(p, x):
         return laplacian(lambda y: _u(p, y), x) + _u(p, x) - helmholtz_source(x, (1.0, 4.0), 1.0)
 
-    g = jnp.linspace(-1, 1, 51)
+    g = jnp.linspace(-1, 1, 51, dtype=jnp.float64)
     x = jnp.stack(jnp.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
     reference = Reference(_u, x, jax.vmap(lambda y: sine_solution(y, (1.0, 4.0)))(x))
     terms = {"pde": Term(residual, sampler=Sampler(domain, 256, method="sobol"))}
-    result = train(model, terms, key=jax.random.key(1), adam=Adam(0), lbfgs=LBFGS(300),
-                   reference=reference, eval_every=300)  # fmt: skip
-    # measured: relative L2 error 2.6e-2 after 300 iterations (float32)
-    assert result.error < 6e-2, result.error
+    result = train(model, terms, key=jax.random.key(1), adam=Adam(0), lbfgs=LBFGS(1500),
+                   reference=reference, eval_every=500)  # fmt: skip
+    # measured (float64): 5.9e-3 and 3.7e-3 for network seeds 0 and 1
+    assert result.error < 2e-2, result.error
 
 
 def test_lbfgs_reports_why_it_stopped_and_redraws_points_between_rounds(x64):
