@@ -7,6 +7,7 @@ run from 1924 s to 1602 s and the CFD notebook by 30 %, while the one training-h
 CFD closure) became 3x slower. XLA's graph-level passes (fusion, layout) are unchanged; the
 notebooks' kernels inherit the flags."""
 
+import gc
 import os
 
 _flags = os.environ.get("XLA_FLAGS", "")
@@ -28,3 +29,13 @@ def x64():
     """Run the test body with float64 enabled (solver verification); restored afterwards."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module. jit caches live for the process, so
+    an xdist worker otherwise grows through the whole run (to ~6 GiB each by the last modules,
+    measured); compiling a large program late in the run then has the least memory left."""
+    yield
+    jax.clear_caches()
+    gc.collect()
