@@ -26,6 +26,12 @@ Inputs are normalised by one scalar mean and standard deviation and outputs by o
 in a few minutes on a laptop CPU; the paper's sizes come by ``--set`` (for example
 ``--set n_train=1000 --set n_test=200 --set epochs=500``; use ``--repeats 1``: every repeat
 trains anew).
+
+Every benchmark takes ``seed`` (initial weights and batch order, shared with the peer) apart
+from ``data_seed`` (the dataset), so seeds of one training compare on the same arrays, and
+``checkpoint`` (a file path; ``""`` for none): the timed trainings of both libraries checkpoint
+every 10 epochs and an interrupted run, started again with the same parameters, resumes
+(`operators._benchmarks_training`; with ``--repeats 1``).
 """
 
 from __future__ import annotations
@@ -155,9 +161,10 @@ def _burgers_solver_seconds(solver_resolution: int, samples: int = 2) -> float:
 
 
 def _setup_fno_burgers(n_train, n_test, resolution, eval_resolutions, solver_resolution, modes,
-                       width, padding, epochs, batch_size, seed) -> Case:  # fmt: skip
+                       width, padding, epochs, batch_size, seed, data_seed,
+                       checkpoint) -> Case:  # fmt: skip
     evals = parse_resolutions(eval_resolutions)
-    data = _burgers_data(n_train, n_test, resolution, evals, solver_resolution, seed)
+    data = _burgers_data(n_train, n_test, resolution, evals, solver_resolution, data_seed)
     norm = scalar_normalisation(data[resolution][0][:n_train], data[resolution][1][:n_train])
 
     def prepare(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +188,7 @@ def _setup_fno_burgers(n_train, n_test, resolution, eval_resolutions, solver_res
         }
 
     return training_case(
-        problem, epochs=epochs, batch_size=batch_size, seed=seed,
+        problem, epochs=epochs, batch_size=batch_size, seed=seed, checkpoint=checkpoint,
         reference="Burgers nu=0.1, u(., 1) from dmech's pseudo-spectral solver at "
         f"{solver_resolution} points, subsampled; mean relative L2 over {n_test} test samples",
         make_peer=_fno_peer_factory(model, padding), extra_figures=extra,
@@ -205,16 +212,18 @@ fno_burgers = Benchmark(
         "epochs": 20,
         "batch_size": 20,
         "seed": 0,
+        "data_seed": 0,
+        "checkpoint": "",
     },
     setup=_setup_fno_burgers,
 )
 
 
 def _setup_deeponet_burgers(n_train, n_test, resolution, eval_resolutions, solver_resolution,
-                            latent_size, width, depth, epochs, batch_size,
-                            seed) -> Case:  # fmt: skip
+                            latent_size, width, depth, epochs, batch_size, seed, data_seed,
+                            checkpoint) -> Case:  # fmt: skip
     evals = parse_resolutions(eval_resolutions)
-    data = _burgers_data(n_train, n_test, resolution, evals, solver_resolution, seed)
+    data = _burgers_data(n_train, n_test, resolution, evals, solver_resolution, data_seed)
     u0 = data[resolution][0]
     norm = scalar_normalisation(u0[:n_train], data[resolution][1][:n_train])
     sensors = np.ascontiguousarray((u0 - norm["input_mean"]) / norm["input_std"], np.float32)
@@ -259,7 +268,7 @@ def _setup_deeponet_burgers(n_train, n_test, resolution, eval_resolutions, solve
         }
 
     return training_case(
-        problem, epochs=epochs, batch_size=batch_size, seed=seed,
+        problem, epochs=epochs, batch_size=batch_size, seed=seed, checkpoint=checkpoint,
         reference="Burgers nu=0.1 from dmech's pseudo-spectral solver; mean relative L2 over "
         f"{n_test} test samples at the {resolution} query points",
         peer_missing="neuraloperator has no DeepONet (its reference implementation is "
@@ -284,6 +293,8 @@ deeponet_burgers = Benchmark(
         "epochs": 100,
         "batch_size": 20,
         "seed": 0,
+        "data_seed": 0,
+        "checkpoint": "",
     },
     setup=_setup_deeponet_burgers,
 )
@@ -296,14 +307,17 @@ deeponet_burgers = Benchmark(
 
 def darcy_problem(n_train: int, n_test: int, resolution: int, eval_resolutions: tuple[int, ...],
                   solver_resolution: int, modes: int, width: int, padding: float,
-                  seed: int) -> tuple[TrainingProblem, dict[str, float]]:  # fmt: skip
-    """The Darcy training problem (also used by the resolution harness and the notebook)."""
+                  seed: int, data_seed: int | None = None,
+                  ) -> tuple[TrainingProblem, dict[str, float]]:  # fmt: skip
+    """The Darcy training problem (also used by the resolution harness and the notebook):
+    data from `data_seed` (default: `seed`), the model's initial weights from `seed`."""
     tests, train = {}, None
     norm: dict[str, float] = {}
     for s in (resolution, *eval_resolutions):
         data = darcy_flow_dataset(
-            n_train + n_test, resolution=s, solver_resolution=solver_resolution, seed=seed
-        )
+            n_train + n_test, resolution=s, solver_resolution=solver_resolution,
+            seed=seed if data_seed is None else data_seed,
+        )  # fmt: skip
         x, y = data["inputs"], data["outputs"]
         if not norm:
             norm = scalar_normalisation(x[:n_train], y[:n_train])
@@ -329,11 +343,13 @@ def _darcy_solver_seconds(solver_resolution: int) -> float:
 
 
 def _setup_fno_darcy(n_train, n_test, resolution, eval_resolutions, solver_resolution, modes,
-                     width, padding, epochs, batch_size, seed) -> Case:  # fmt: skip
+                     width, padding, epochs, batch_size, seed, data_seed,
+                     checkpoint) -> Case:  # fmt: skip
     evals = parse_resolutions(eval_resolutions)
     problem, _ = darcy_problem(
-        n_train, n_test, resolution, evals, solver_resolution, modes, width, padding, seed
-    )
+        n_train, n_test, resolution, evals, solver_resolution, modes, width, padding, seed,
+        data_seed,
+    )  # fmt: skip
 
     def extra(trained: Any, state: dict) -> dict[str, Any]:
         inference = _inference_seconds(trained, problem.tests[resolution][0])
@@ -351,7 +367,7 @@ def _setup_fno_darcy(n_train, n_test, resolution, eval_resolutions, solver_resol
         }
 
     return training_case(
-        problem, epochs=epochs, batch_size=batch_size, seed=seed,
+        problem, epochs=epochs, batch_size=batch_size, seed=seed, checkpoint=checkpoint,
         reference=f"Darcy flow, dmech.fem at {solver_resolution}^2 nodes subsampled; mean "
         f"relative L2 over {n_test} test samples",
         make_peer=_fno_peer_factory(problem.model, padding), extra_figures=extra,
@@ -375,6 +391,8 @@ fno_darcy = Benchmark(
         "epochs": 20,
         "batch_size": 20,
         "seed": 0,
+        "data_seed": 0,
+        "checkpoint": "",
     },
     setup=_setup_fno_darcy,
 )
@@ -417,7 +435,8 @@ def _upsample_periodic(w: np.ndarray, n: int) -> np.ndarray:
 
 def _setup_fno_navier_stokes(n_train, n_test, resolution, eval_resolutions, solver_resolution,
                              viscosity, final_time, dt, modes, width, epochs, batch_size, seed,
-                             speed_resolution, solver_timing_steps) -> Case:  # fmt: skip
+                             data_seed, checkpoint, speed_resolution,
+                             solver_timing_steps) -> Case:  # fmt: skip
     evals = parse_resolutions(eval_resolutions)
     tests: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     train = None
@@ -425,7 +444,7 @@ def _setup_fno_navier_stokes(n_train, n_test, resolution, eval_resolutions, solv
     for s in (resolution, *evals):
         data = navier_stokes_operator_dataset(
             n_train + n_test, viscosity=viscosity, final_time=final_time, resolution=s,
-            solver_resolution=solver_resolution, dt=dt, seed=seed,
+            solver_resolution=solver_resolution, dt=dt, seed=data_seed,
         )  # fmt: skip
         x, y = data["inputs"], data["outputs"]
         if not norm:  # one scale for inputs and outputs: the rollout feeds outputs back
@@ -480,7 +499,7 @@ def _setup_fno_navier_stokes(n_train, n_test, resolution, eval_resolutions, solv
         }
 
     return training_case(
-        problem, epochs=epochs, batch_size=batch_size, seed=seed,
+        problem, epochs=epochs, batch_size=batch_size, seed=seed, checkpoint=checkpoint,
         reference=f"2D Navier-Stokes nu={viscosity:g}, dmech's pseudo-spectral solver at "
         f"{solver_resolution}^2 subsampled; w on (0,10] -> w on (10,{final_time:g}] by a "
         f"recurrent FNO-2D rollout; mean relative L2 of the trajectory over {n_test} samples",
@@ -508,6 +527,8 @@ fno_navier_stokes = Benchmark(
         "epochs": 20,
         "batch_size": 10,
         "seed": 0,
+        "data_seed": 0,
+        "checkpoint": "",
         "speed_resolution": 256,
         "solver_timing_steps": 200,
     },
@@ -521,9 +542,9 @@ fno_navier_stokes = Benchmark(
 
 
 def _setup_unet_elasticity(n_train, n_test, resolution, microstructure, width, levels, epochs,
-                           batch_size, seed) -> Case:  # fmt: skip
+                           batch_size, seed, data_seed, checkpoint) -> Case:  # fmt: skip
     data = microstructure_elasticity_dataset(
-        n_train + n_test, microstructure=microstructure, resolution=resolution, seed=seed
+        n_train + n_test, microstructure=microstructure, resolution=resolution, seed=data_seed
     )
     x, y = data["inputs"], data["outputs"]
     norm = scalar_normalisation(x[:n_train], y[:n_train])
@@ -551,7 +572,7 @@ def _setup_unet_elasticity(n_train, n_test, resolution, microstructure, width, l
         }
 
     return training_case(
-        problem, epochs=epochs, batch_size=batch_size, seed=seed,
+        problem, epochs=epochs, batch_size=batch_size, seed=seed, checkpoint=checkpoint,
         reference=f"von Mises stress of two-phase microstructures ({microstructure}) under "
         f"uniaxial strain from dmech.fem at {resolution}^2; mean relative L2 over {n_test} "
         "test samples (a U-Net is tied to its grid: no zero-shot resolutions)",
@@ -575,6 +596,8 @@ unet_elasticity = Benchmark(
         "epochs": 20,
         "batch_size": 10,
         "seed": 0,
+        "data_seed": 0,
+        "checkpoint": "",
     },
     setup=_setup_unet_elasticity,
 )

@@ -6,15 +6,25 @@ weights: `run()` returns a `Measured` whose `seconds` is the training wall time 
 (compilation excluded), so the harness's `speedup_vs_peer` is the per-epoch speed-up. The
 harness's first, untimed call trains a single epoch (it exists to compile); every later call
 trains the full `epochs` from scratch, and the last one's model is evaluated.
+
+Runs of hours checkpoint: with `checkpoint` set, the timed trainings of both libraries save
+their state every `CHECKPOINT_EVERY_EPOCHS` epochs (`fit`'s checkpoint for ours, `torch.save`
+for the peer's model, optimiser, schedule and batch-order generator) and resume from it, so an
+interrupted benchmark run started again with the same parameters goes on where it stopped.
+Each segment's epochs and wall time accumulate in a JSON file beside the checkpoint, and the
+seconds per epoch are their totals' ratio (the run's own, whichever process trained them).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.metadata
+import json
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -28,6 +38,7 @@ from dmech.train import fit
 from ._losses import step_decay_adam, supervised_loss
 
 __all__ = [
+    "CHECKPOINT_EVERY_EPOCHS",
     "TrainingProblem",
     "exact_gelu",
     "parse_resolutions",
@@ -38,6 +49,8 @@ __all__ = [
 ]
 
 exact_gelu = functools.partial(jax.nn.gelu, approximate=False)
+
+CHECKPOINT_EVERY_EPOCHS = 10
 
 
 def parse_resolutions(text: str, name: str = "eval_resolutions") -> tuple[int, ...]:
@@ -122,8 +135,51 @@ def _jax_predictor(problem: TrainingProblem, model: Any) -> Callable[[np.ndarray
     return lambda inputs: np.asarray(predict(model, jnp.asarray(inputs)))
 
 
-def train_dmech(problem: TrainingProblem, *, epochs: int, batch_size: int, seed: int) -> Measured:
-    """Train `problem.model` with `fit` and the step-decay Adam of Li et al. (2021)."""
+class _SegmentClock:
+    """Epochs and training seconds of one library's run, accumulated over the processes that
+    trained it (a JSON file beside its checkpoint; in memory without one)."""
+
+    def __init__(self, path: Path | None, library: str):
+        self.path, self.library = path, library
+        self.epochs, self.seconds = 0, 0.0
+        if path is not None and path.exists():
+            record = json.loads(path.read_text()).get(library, {})
+            self.epochs, self.seconds = (
+                int(record.get("epochs", 0)),
+                float(record.get("seconds", 0)),
+            )
+
+    def add(self, epochs: int, seconds: float) -> None:
+        self.epochs += epochs
+        self.seconds += seconds
+        if self.path is None:
+            return
+        records = json.loads(self.path.read_text()) if self.path.exists() else {}
+        records[self.library] = {"epochs": self.epochs, "seconds": self.seconds}
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(records))
+        os.replace(temporary, self.path)
+
+    def seconds_per_epoch(self) -> float:
+        if self.epochs == 0:
+            raise RuntimeError(f"no timed epochs recorded for {self.library} in {self.path}")
+        return self.seconds / self.epochs
+
+
+def _clock_path(checkpoint: Path | None) -> Path | None:
+    return None if checkpoint is None else checkpoint.with_name(checkpoint.name + ".timing.json")
+
+
+def train_dmech(
+    problem: TrainingProblem,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    checkpoint: Path | None = None,
+) -> Measured:
+    """Train `problem.model` with `fit` and the step-decay Adam of Li et al. (2021); with
+    `checkpoint`, save every `CHECKPOINT_EVERY_EPOCHS` epochs and resume from it."""
     inputs, targets = problem.train
     steps_per_epoch = len(inputs) // batch_size
     loss_fn = problem.loss_fn or supervised_loss(problem.predict)
@@ -136,9 +192,13 @@ def train_dmech(problem: TrainingProblem, *, epochs: int, batch_size: int, seed:
         steps=epochs * steps_per_epoch,
         batch_size=batch_size,
         steps_per_call=steps_per_epoch,
+        checkpoint=checkpoint,
+        checkpoint_every=None if checkpoint is None else CHECKPOINT_EVERY_EPOCHS * steps_per_epoch,
         progress=False,
     )
-    return Measured(result.model, result.train_seconds / epochs, result.compile_seconds)
+    clock = _SegmentClock(_clock_path(checkpoint), "dmech")
+    clock.add((result.steps_done - result.start_step) // steps_per_epoch, result.train_seconds)
+    return Measured(result.model, clock.seconds_per_epoch(), result.compile_seconds)
 
 
 def train_torch(
@@ -149,10 +209,13 @@ def train_torch(
     batch_size: int,
     seed: int,
     predict: Callable[[Any, Any], Any] | None = None,
+    checkpoint: Path | None = None,
 ) -> Measured:
     """Train a torch module as the FNO reference code does: Adam (lr 1e-3, weight decay 1e-4),
     `StepLR(step_size=100 epochs, gamma=0.5)`, the mean relative L2 loss, shuffled batches
-    (the last incomplete batch dropped, as `fit` does)."""
+    (the last incomplete batch dropped, as `fit` does). With `checkpoint`, the module,
+    optimiser, schedule and generator are saved every `CHECKPOINT_EVERY_EPOCHS` epochs
+    (atomically) and a run resumes from them."""
     import torch
 
     torch.manual_seed(seed)
@@ -163,9 +226,41 @@ def train_torch(
     scheduler = torch.optim.lr_scheduler.StepLR(optimiser, step_size=100, gamma=0.5)
     forward = predict or (lambda module, inputs: module(inputs))
     n_batches = len(x) // batch_size
+    first = 0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["epochs"] != epochs or state["seed"] != seed:
+            raise ValueError(
+                f"checkpoint {checkpoint} belongs to another run (epochs {state['epochs']}, "
+                f"seed {state['seed']}); remove it or choose another file"
+            )
+        peer.load_state_dict(state["module"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        first = state["epoch"]
+
+    def save(epoch: int) -> None:
+        assert checkpoint is not None
+        temporary = checkpoint.with_name(checkpoint.name + ".tmp")
+        torch.save(
+            {
+                "module": peer.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(),
+                "epoch": epoch,
+                "epochs": epochs,
+                "seed": seed,
+            },
+            temporary,
+        )
+        os.replace(temporary, checkpoint)
+
     peer.train()
-    start = time.perf_counter()
-    for _ in range(epochs):
+    seconds = 0.0
+    for epoch in range(first, epochs):
+        start = time.perf_counter()
         order = torch.randperm(len(x), generator=generator)
         for b in range(n_batches):
             index = order[b * batch_size : (b + 1) * batch_size]
@@ -177,9 +272,15 @@ def train_torch(
             loss.backward()
             optimiser.step()
         scheduler.step()
-    seconds = time.perf_counter() - start
+        seconds += time.perf_counter() - start
+        if checkpoint is not None and (
+            (epoch + 1) % CHECKPOINT_EVERY_EPOCHS == 0 or epoch + 1 == epochs
+        ):
+            save(epoch + 1)
     peer.eval()
-    return Measured(peer, seconds / epochs)
+    clock = _SegmentClock(_clock_path(checkpoint), "neuraloperator")
+    clock.add(epochs - first, seconds)
+    return Measured(peer, clock.seconds_per_epoch())
 
 
 def torch_predictor(
@@ -218,6 +319,7 @@ def training_case(
     peer_predict: Callable[[Any, Any], Any] | None = None,
     peer_missing: str | None = None,
     extra_figures: Callable[[Any, dict[str, Any]], Mapping[str, Any]] | None = None,
+    checkpoint: str = "",
 ) -> Case:
     """The `Case` of a training benchmark (see the module docstring).
 
@@ -225,6 +327,10 @@ def training_case(
     test resolution, zero-shot); the figures hold the same map as
     `rel_l2_by_resolution`, `seconds_per_epoch`, `compile_seconds_dmech`, the peer's map and
     seconds per epoch, and whatever `extra_figures(model, state)` adds.
+
+    `checkpoint` (a file path, `""` for none) makes the timed trainings resumable: ours
+    checkpoints to that file, the peer to the same name with `.peer.pt` appended. One timed
+    repeat per checkpoint (`--repeats 1`): a later repeat finds the run finished.
     """
     if problem.train_resolution not in problem.tests:
         raise ValueError("the training resolution must be one of the test resolutions")
@@ -233,12 +339,19 @@ def training_case(
             f"batch_size ({batch_size}) exceeds the training samples ({len(problem.train[0])})"
         )
     state: dict[str, Any] = {"calls": 0, "peer_calls": 0}
+    path = Path(checkpoint).expanduser() if checkpoint else None
+    if path is not None and not path.parent.is_dir():
+        raise ValueError(f"checkpoint: the folder {str(path.parent)!r} does not exist")
+    peer_path = None if path is None else path.with_name(path.name + ".peer.pt")
 
     def run() -> Measured:
         # the harness's first (untimed) call compiles: one epoch is enough for that
         state["calls"] += 1
         n = 1 if state["calls"] == 1 else epochs
-        measured = train_dmech(problem, epochs=n, batch_size=batch_size, seed=seed)
+        measured = train_dmech(
+            problem, epochs=n, batch_size=batch_size, seed=seed,
+            checkpoint=path if state["calls"] > 1 else None,
+        )  # fmt: skip
         if n == epochs:
             state["seconds_per_epoch"] = measured.seconds
             state["compile_seconds"] = measured.compile_seconds
@@ -278,6 +391,8 @@ def training_case(
         if "peer_table" in state:
             out["peer_rel_l2_by_resolution"] = {str(s): e for s, e in state["peer_table"].items()}
             out["peer_seconds_per_epoch"] = state["peer_seconds_per_epoch"]
+        if path is not None:
+            out["checkpoint"] = str(path)
         if extra_figures is not None:
             out.update(extra_figures(model, state))
         return out
@@ -296,7 +411,7 @@ def training_case(
             n = 1 if state["peer_calls"] == 1 else epochs
             measured = train_torch(
                 make_peer(), problem.train, epochs=n, batch_size=batch_size, seed=seed,
-                predict=peer_predict,
+                predict=peer_predict, checkpoint=peer_path if state["peer_calls"] > 1 else None,
             )  # fmt: skip
             if n == epochs:
                 state["peer_seconds_per_epoch"] = measured.seconds

@@ -91,3 +91,100 @@ def test_other_benchmarks_run(monkeypatch, tmp_path, name):
     }[name]  # fmt: skip
     report = _run_benchmark(monkeypatch, tmp_path, getattr(benchmarks, name), params)
     assert np.isfinite(report["error"]["rel_l2"]) and report["surrogate_speedup_vs_solver"] > 0
+
+
+def _tiny_problem():
+    from operators._benchmarks import _fno
+    from operators._benchmarks_training import TrainingProblem
+
+    x = np.random.default_rng(0).standard_normal((8, 1, 16)).astype(np.float32)
+    y = np.cumsum(x, axis=-1) / 4
+    model = _fno(1, 1, 4, 4, 0.0, seed=0)
+    return TrainingProblem(model, (x, y), {16: (x, y)}, 16, lambda m, v: jax.vmap(m)(v))
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_training_resumes_from_its_checkpoint(monkeypatch, tmp_path):
+    """An interrupted timed training, started again with the same checkpoint, ends where an
+    uninterrupted one does; the seconds per epoch count the epochs each process trained."""
+    import json
+
+    import equinox as eqx
+
+    from operators import _benchmarks_training as training
+
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY_EPOCHS", 2)
+    problem = _tiny_problem()
+    options = dict(epochs=5, batch_size=4, seed=1)
+    whole = training.train_dmech(problem, **options)
+
+    fit = training.fit
+
+    def interrupted_fit(*args, **kwargs):
+        def stop(step, model, logs):
+            if step == 3 * 2:  # epoch 3 (2 steps per epoch), after the epoch-2 checkpoint
+                raise _Interrupted
+
+        return fit(*args, callback=stop, **kwargs)
+
+    path = tmp_path / "fno.ckpt"
+    monkeypatch.setattr(training, "fit", interrupted_fit)
+    with pytest.raises(_Interrupted):
+        training.train_dmech(problem, checkpoint=path, **options)
+    monkeypatch.setattr(training, "fit", fit)
+    resumed = training.train_dmech(problem, checkpoint=path, **options)
+
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(whole.value, eqx.is_array)),
+        jax.tree.leaves(eqx.filter(resumed.value, eqx.is_array)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    clock = json.loads((tmp_path / "fno.ckpt.timing.json").read_text())["dmech"]
+    assert clock["epochs"] == 3 and resumed.seconds == pytest.approx(clock["seconds"] / 3)
+    again = training.train_dmech(problem, checkpoint=path, **options)  # finished: no training
+    assert again.seconds == resumed.seconds
+
+
+def test_peer_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    import json
+
+    torch = pytest.importorskip("torch")
+    from operators import _benchmarks_training as training
+
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY_EPOCHS", 2)
+    problem = _tiny_problem()
+    options = dict(epochs=5, batch_size=4, seed=1)
+
+    def module():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(16, 16), torch.nn.Unflatten(1, (1, 16))
+        )
+
+    whole = training.train_torch(module(), problem.train, **options)
+    calls = {"n": 0}
+
+    def interrupting(m, x):
+        calls["n"] += 1
+        if calls["n"] > 3 * 2:  # inside epoch 4, after the epoch-2 checkpoint
+            raise _Interrupted
+        return m(x)
+
+    path = tmp_path / "peer.pt"
+    with pytest.raises(_Interrupted):
+        training.train_torch(
+            module(), problem.train, checkpoint=path, predict=interrupting, **options
+        )
+    resumed = training.train_torch(module(), problem.train, checkpoint=path, **options)
+    for a, b in zip(whole.value.parameters(), resumed.value.parameters(), strict=True):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    timing = json.loads((tmp_path / "peer.pt.timing.json").read_text())
+    assert timing["neuraloperator"]["epochs"] == 3  # the resumed process trained epochs 3-5
+    with pytest.raises(ValueError, match="another run"):
+        training.train_torch(
+            module(), problem.train, checkpoint=path, epochs=6, batch_size=4, seed=1
+        )
