@@ -137,28 +137,36 @@ def _jax_predictor(problem: TrainingProblem, model: Any) -> Callable[[np.ndarray
 
 class _SegmentClock:
     """Epochs and training seconds of one library's run, accumulated over the processes that
-    trained it (a JSON file beside its checkpoint; in memory without one)."""
+    trained it (a JSON file beside its checkpoint; in memory without one). Made before the
+    training: a run that starts from scratch (`resumed=False`) drops what an earlier run left
+    in the file."""
 
-    def __init__(self, path: Path | None, library: str):
+    def __init__(self, path: Path | None, library: str, *, resumed: bool):
         self.path, self.library = path, library
         self.epochs, self.seconds = 0, 0.0
-        if path is not None and path.exists():
-            record = json.loads(path.read_text()).get(library, {})
-            self.epochs, self.seconds = (
-                int(record.get("epochs", 0)),
-                float(record.get("seconds", 0)),
-            )
+        if path is None or not path.exists():
+            return
+        record = json.loads(path.read_text()).get(library, {})
+        if resumed:  # (an interrupted segment records nothing)
+            self.epochs, self.seconds = int(record.get("epochs", 0)), record.get("seconds", 0.0)
+        elif record:
+            self._write(None)
+
+    def _write(self, record: dict[str, Any] | None) -> None:
+        assert self.path is not None
+        records = json.loads(self.path.read_text()) if self.path.exists() else {}
+        records.pop(self.library, None)
+        if record is not None:
+            records[self.library] = record
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(records))
+        os.replace(temporary, self.path)
 
     def add(self, epochs: int, seconds: float) -> None:
         self.epochs += epochs
         self.seconds += seconds
-        if self.path is None:
-            return
-        records = json.loads(self.path.read_text()) if self.path.exists() else {}
-        records[self.library] = {"epochs": self.epochs, "seconds": self.seconds}
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(records))
-        os.replace(temporary, self.path)
+        if self.path is not None:
+            self._write({"epochs": self.epochs, "seconds": self.seconds})
 
     def seconds_per_epoch(self) -> float:
         if self.epochs == 0:
@@ -166,8 +174,11 @@ class _SegmentClock:
         return self.seconds / self.epochs
 
 
-def _clock_path(checkpoint: Path | None) -> Path | None:
-    return None if checkpoint is None else checkpoint.with_name(checkpoint.name + ".timing.json")
+def _clock(checkpoint: Path | None, library: str) -> _SegmentClock:
+    if checkpoint is None:
+        return _SegmentClock(None, library, resumed=False)
+    path = checkpoint.with_name(checkpoint.name + ".timing.json")
+    return _SegmentClock(path, library, resumed=checkpoint.exists())
 
 
 def train_dmech(
@@ -183,6 +194,7 @@ def train_dmech(
     inputs, targets = problem.train
     steps_per_epoch = len(inputs) // batch_size
     loss_fn = problem.loss_fn or supervised_loss(problem.predict)
+    clock = _clock(checkpoint, "dmech")
     result = fit(
         problem.model,
         loss_fn,
@@ -196,7 +208,6 @@ def train_dmech(
         checkpoint_every=None if checkpoint is None else CHECKPOINT_EVERY_EPOCHS * steps_per_epoch,
         progress=False,
     )
-    clock = _SegmentClock(_clock_path(checkpoint), "dmech")
     clock.add((result.steps_done - result.start_step) // steps_per_epoch, result.train_seconds)
     return Measured(result.model, clock.seconds_per_epoch(), result.compile_seconds)
 
@@ -226,6 +237,7 @@ def train_torch(
     scheduler = torch.optim.lr_scheduler.StepLR(optimiser, step_size=100, gamma=0.5)
     forward = predict or (lambda module, inputs: module(inputs))
     n_batches = len(x) // batch_size
+    clock = _clock(checkpoint, "neuraloperator")
     first = 0
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False)
@@ -278,7 +290,6 @@ def train_torch(
         ):
             save(epoch + 1)
     peer.eval()
-    clock = _SegmentClock(_clock_path(checkpoint), "neuraloperator")
     clock.add(epochs - first, seconds)
     return Measured(peer, clock.seconds_per_epoch())
 

@@ -131,6 +131,11 @@ def test_training_resumes_from_its_checkpoint(monkeypatch, tmp_path):
         return fit(*args, callback=stop, **kwargs)
 
     path = tmp_path / "fno.ckpt"
+    stale = {
+        "dmech": {"epochs": 100, "seconds": 1e6},
+        "neuraloperator": {"epochs": 1, "seconds": 1},
+    }
+    (tmp_path / "fno.ckpt.timing.json").write_text(json.dumps(stale))  # from an earlier run
     monkeypatch.setattr(training, "fit", interrupted_fit)
     with pytest.raises(_Interrupted):
         training.train_dmech(problem, checkpoint=path, **options)
@@ -143,8 +148,10 @@ def test_training_resumes_from_its_checkpoint(monkeypatch, tmp_path):
         strict=True,
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    clock = json.loads((tmp_path / "fno.ckpt.timing.json").read_text())["dmech"]
+    records = json.loads((tmp_path / "fno.ckpt.timing.json").read_text())
+    clock = records["dmech"]  # the stale record went when the interrupted run started afresh
     assert clock["epochs"] == 3 and resumed.seconds == pytest.approx(clock["seconds"] / 3)
+    assert records["neuraloperator"] == stale["neuraloperator"]  # the other library's is kept
     again = training.train_dmech(problem, checkpoint=path, **options)  # finished: no training
     assert again.seconds == resumed.seconds
 
