@@ -20,12 +20,11 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import equinox as eqx
 import jax
@@ -33,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dmech.bench import Case, Measured, Peer
+from dmech.data._format import atomic_write
 from dmech.train import fit
 
 from ._losses import step_decay_adam, supervised_loss
@@ -158,9 +158,12 @@ class _SegmentClock:
         records.pop(self.library, None)
         if record is not None:
             records[self.library] = record
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(records))
-        os.replace(temporary, self.path)
+        data = json.dumps(records).encode()
+
+        def write(file: IO[bytes]) -> None:
+            file.write(data)
+
+        atomic_write(self.path, write)
 
     def add(self, epochs: int, seconds: float) -> None:
         self.epochs += epochs
@@ -254,20 +257,16 @@ def train_torch(
 
     def save(epoch: int) -> None:
         assert checkpoint is not None
-        temporary = checkpoint.with_name(checkpoint.name + ".tmp")
-        torch.save(
-            {
-                "module": peer.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(),
-                "epoch": epoch,
-                "epochs": epochs,
-                "seed": seed,
-            },
-            temporary,
-        )
-        os.replace(temporary, checkpoint)
+        state = {
+            "module": peer.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+            "epoch": epoch,
+            "epochs": epochs,
+            "seed": seed,
+        }
+        atomic_write(checkpoint, lambda file: torch.save(state, file))
 
     peer.train()
     seconds = 0.0
