@@ -264,7 +264,7 @@ class CNNClosure(eqx.Module):
 def _circular_conv(layer, x):
     """``layer(x)`` for a 3x3 circularly padded ``eqx.nn.Conv2d``, as nine shifted copies
     contracted with the kernel: one matrix product, which the tests' unoptimised XLA build
-    runs ~10x faster than its convolution's weight gradient inside the unrolled loss."""
+    runs 8x faster than its convolution's weight gradient inside the unrolled loss."""
     shifted = jnp.stack([
         jnp.stack([jnp.roll(x, (1 - k, 1 - m), axis=(1, 2)) for m in range(3)])
         for k in range(3)
