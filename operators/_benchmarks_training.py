@@ -24,7 +24,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dmech.bench import Case, Measured, Peer
-from dmech.data._format import atomic_write
+from dmech.data import atomic_write
 from dmech.train import fit
 
 from ._losses import step_decay_adam, supervised_loss
@@ -159,11 +159,7 @@ class _SegmentClock:
         if record is not None:
             records[self.library] = record
         data = json.dumps(records).encode()
-
-        def write(file: IO[bytes]) -> None:
-            file.write(data)
-
-        atomic_write(self.path, write)
+        atomic_write(self.path, lambda file: file.write(data))
 
     def add(self, epochs: int, seconds: float) -> None:
         self.epochs += epochs

@@ -12,6 +12,8 @@ naming the file and the problem.
 - `read_card`: the card alone.
 - `cache_dir` / `load_or_generate`: generate a dataset once, reuse it while its parameters
   are unchanged.
+- `atomic_write`: the same all-or-nothing write for any other file (a peer's checkpoint, a
+  JSON record).
 """
 
 from ._arrays import load_arrays as load_arrays
@@ -21,12 +23,14 @@ from ._cache import cache_dir as cache_dir
 from ._cache import load_or_generate as load_or_generate
 from ._card import Card as Card
 from ._errors import DataFileError as DataFileError
+from ._format import atomic_write as atomic_write
 from ._tree import load_tree as load_tree
 from ._tree import save_tree as save_tree
 
 __all__ = [
     "Card",
     "DataFileError",
+    "atomic_write",
     "cache_dir",
     "load_arrays",
     "load_or_generate",

@@ -333,7 +333,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Writes a file so that ``path`` holds either its old content or the complete new one.
 
     The bytes go to a temporary file ``.<name>.<random>.tmp`` in the same directory, which

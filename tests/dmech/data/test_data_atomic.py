@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from dmech.data import load_arrays, read_card, save_arrays, save_tree
+from dmech.data import atomic_write, load_arrays, read_card, save_arrays, save_tree
 
 
 def write(path, value, n=1000):
@@ -46,6 +46,21 @@ def test_crash_mid_array_keeps_old_file(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert leftovers(tmp_path, "data.dmech") == []
     assert load_arrays(path)[0]["u"][0] == 1.0
+
+
+def test_atomic_write_of_any_file(tmp_path):
+    path = tmp_path / "sub" / "record.json"
+    atomic_write(path, lambda file: file.write(b'{"epochs": 1}'))
+    assert path.read_bytes() == b'{"epochs": 1}'
+
+    def write_half_then_crash(file):
+        file.write(b'{"epo')
+        raise Crash("interrupted")
+
+    with pytest.raises(Crash):
+        atomic_write(path, write_half_then_crash)
+    assert path.read_bytes() == b'{"epochs": 1}'
+    assert leftovers(path.parent, "record.json") == []
 
 
 @pytest.mark.parametrize("step", ["fsync", "replace"])

@@ -260,7 +260,7 @@ def test_public_names():
     import dmech.data
 
     expected = {"Card", "DataFileError", "save_arrays", "load_arrays", "save_tree", "load_tree"}
-    expected |= {"read_card", "cache_dir", "load_or_generate"}
+    expected |= {"read_card", "cache_dir", "load_or_generate", "atomic_write"}
     assert set(dmech.data.__all__) == expected
     assert all(hasattr(dmech.data, name) for name in expected)
     assert issubclass(dmech.data.DataFileError, ValueError)
