@@ -207,39 +207,100 @@ class PolynomialBasis(eqx.Module):
         vectors: Float[Array, "n k 3"],
     ) -> Float[Array, "n f"]:
         """The invariants ``B_i`` of every atom, shape ``(n_atoms, n_features)``."""
+        return self._invariants(self._sums(self._neighbor_factors(species, index, mask, vectors)))
+
+    # ``B_i`` is computed in three stages, so that `fit_polynomial_potential` can take the
+    # derivative with respect to each neighbour vector separately: per-neighbour factors,
+    # their sums over the neighbours (each sum is linear in every neighbour's term), and the
+    # invariants of the sums.
+
+    def _neighbor_factors(self, species, index, mask, vectors) -> tuple[Array, Array, Array]:
+        """Per neighbour: the two-body terms ``g_n(r)`` by species channel ``(n, k, S·
+        n_radial)``, the power-spectrum weights ``(n, k, S·n_angular)`` and the unit vector
+        ``û`` ``(n, k, 3)``; zero beyond the cutoff and where ``mask`` is false."""
         dtype = vectors.dtype
-        n = species.shape[0]
+        n, k = index.shape
         r = safe_norm(vectors, mask, 2 * self.cutoff)
         inside = mask & (r < self.cutoff)
         channel = jax.nn.one_hot(species[index], self.n_species, dtype=dtype)
         channel = channel * inside[..., None].astype(dtype)  # (n, k, S)
         g = self.radial_functions(r)  # (n, k, n_radial)
-        radial = jnp.einsum("ijs,ijb->isb", channel, g)  # (n, S, n_radial)
-        parts = [jnp.ones((n, 1), dtype), radial.reshape(n, -1)]
+        radial = jnp.einsum("ijs,ijb->ijsb", channel, g).reshape(n, k, -1)
+        weights = jnp.einsum("ijs,ijb->ijsb", channel, g[..., : self.n_angular])
+        unit = vectors / jnp.where(inside, r, 1.0)[..., None]
+        return radial, weights.reshape(n, k, -1), unit
+
+    def _sums(self, factors) -> tuple[Array, ...]:
+        """The neighbour sums: ``R`` ``(n, S·n_radial)`` and, for body order ≥ 3, the moment
+        tensors ``M^{(q)} = Σ_j w_j û_j^{⊗q}``, ``(n, S·n_angular, 3^q)`` for ``q ≤ l_max``."""
+        radial, weights, unit = factors
+        sums = [jnp.sum(radial, axis=1)]
         if self.body_order >= 3:
-            unit = vectors / jnp.where(inside, r, 1.0)[..., None]
-            weights = jnp.einsum("ijs,ijb->ijsb", channel, g[..., : self.n_angular])
-            weights = weights.reshape(n, -1, self.n_species * self.n_angular)  # (n, k, q)
-            contractions = []
-            power = jnp.ones((*unit.shape[:2], 1), dtype)  # û^{⊗0}, flattened
+            power = jnp.ones((*unit.shape[:2], 1), unit.dtype)  # û^{⊗0}, flattened
             for order in range(self.l_max + 1):
                 if order:
                     power = (power[..., :, None] * unit[..., None, :]).reshape(
                         (*unit.shape[:2], 3**order)
                     )
-                moment = jnp.einsum("ijq,ijc->iqc", weights, power)  # (n, q, 3^order)
-                contractions.append(jnp.einsum("iqc,irc->iqr", moment, moment))
+                sums.append(jnp.einsum("ijq,ijc->iqc", weights, power))
+        return tuple(sums)
+
+    def _invariants(self, sums) -> Array:
+        """``B_i`` ``(n, n_features)`` from the neighbour sums."""
+        radial, *moments = sums
+        n = radial.shape[0]
+        parts = [jnp.ones((n, 1), radial.dtype), radial]
+        if self.body_order >= 3:
+            contractions = [jnp.einsum("iqc,irc->iqr", m, m) for m in moments]
             stacked = jnp.stack(contractions, axis=-1)  # (n, q, q, l_max + 1): Σ g g' c^m
-            legendre = jnp.asarray(_legendre_coefficients(self.l_max), dtype)
+            legendre = jnp.asarray(_legendre_coefficients(self.l_max), radial.dtype)
             spectrum = jnp.einsum("iqrm,lm->iqrl", stacked, legendre)
             rows, cols = self._pairs.T
             angular = spectrum[:, rows, cols, :]  # (n, pairs, l_max + 1)
             parts.append(angular.reshape(n, -1))
             if self.body_order >= 4:  # l = 0 would repeat R R R products: l >= 1 only
-                first = radial[:, :, : self.n_product].reshape(n, -1)
+                first = radial.reshape(n, self.n_species, -1)[:, :, : self.n_product]
+                first = first.reshape(n, -1)
                 higher = angular[:, :, 1:].reshape(n, -1)
                 parts.append((first[:, :, None] * higher[:, None, :]).reshape(n, -1))
         return jnp.concatenate(parts, axis=1)
+
+    def neighbor_jacobian(
+        self,
+        species: Int[Array, " n"],
+        index: Int[Array, "n k"],
+        mask: Bool[Array, "n k"],
+        vectors: Float[Array, "n k 3"],
+    ) -> tuple[Float[Array, "n f"], Float[Array, "n k 3 f"]]:
+        """``B_i`` and its derivatives ``∂B_i/∂v_ij`` with respect to each neighbour vector.
+
+        Atom ``i``'s sums depend on ``v_ij`` through the ``j``-th term alone, so the
+        derivative is the linearised invariants applied to that term's derivative: three
+        tangents per neighbour instead of one per coordinate of the whole structure.
+        """
+        n, k = index.shape
+        factors = self._neighbor_factors(species, index, mask, vectors)
+
+        def factors_along(direction):
+            tangent = jnp.zeros_like(vectors).at[..., direction].set(1.0)
+            return jax.jvp(
+                lambda v: self._neighbor_factors(species, index, mask, v), (vectors,), (tangent,)
+            )[1]
+
+        def pairwise(tree):  # each (atom, neighbour) pair as its own one-neighbour sum
+            return jax.tree_util.tree_map(lambda x: x.reshape(n * k, 1, *x.shape[2:]), tree)
+
+        def term_derivative(d_factor):  # the derivative of the pair's own term in each sum
+            d_sums = jax.jvp(self._sums, (pairwise(factors),), (pairwise(d_factor),))[1]
+            return jax.tree_util.tree_map(lambda x: x.reshape(n, k, *x.shape[1:]), d_sums)
+
+        d_sums = [term_derivative(factors_along(d)) for d in range(3)]  # 3 x (n, k, ...)
+        sums = self._sums(factors)
+        invariants, linear = jax.linearize(self._invariants, sums)
+        # push every (direction, neighbour) tangent through the same linear map, per atom
+        d_sums = jax.tree_util.tree_map(lambda *x: jnp.stack(x, axis=2), *d_sums)  # (n,k,3,..)
+        per_tangent = jax.vmap(jax.vmap(linear, in_axes=1, out_axes=1), in_axes=2, out_axes=2)
+        return invariants, per_tangent(d_sums)
 
 
 _BASIS_FIELDS = ("n_species", "cutoff", "inner_cutoff", "n_radial", "n_angular", "l_max",
@@ -337,40 +398,36 @@ class PolynomialFit(eqx.Module):
     fit_seconds: float = eqx.field(static=True)
 
 
-def _structure_features(basis, positions, box, species, atom_mask, index, mask):
-    """``Σ_i onehot(s_i) ⊗ B_i`` of one padded structure, flattened ``(S·f,)``."""
-    vectors = table_vectors(positions, box, index)
-    invariants = basis(species, index, mask & atom_mask[:, None], vectors)
-    onehot = jax.nn.one_hot(species, basis.n_species, dtype=positions.dtype)
-    onehot = onehot * atom_mask[:, None].astype(positions.dtype)
-    return jnp.einsum("is,if->sf", onehot, invariants).reshape(-1)
-
-
 @eqx.filter_jit
 def _design_rows(basis, positions, box, species, atom_mask, index, mask):
-    """Features, their position derivatives ``(3n, S·f)`` and their strain derivatives
-    ``(6, S·f)`` of one structure (forward mode)."""
+    """Features ``Φ = Σ_i onehot(s_i) ⊗ B_i`` ``(S·f,)``, their position derivatives
+    ``(3n, S·f)`` and their strain derivatives ``(6, S·f)`` of one structure.
+
+    From ``∂B_i/∂v_ij`` (`PolynomialBasis.neighbor_jacobian`) with ``v_ij = x_j - x_i``:
+    ``∂Φ/∂x_j`` gathers ``+∂B_i/∂v_ij`` from every atom ``i`` that has ``j`` as a neighbour
+    and ``-Σ_j ∂B_j/∂v_jm`` from its own neighbours; a homogeneous strain ``ε`` maps every
+    ``v`` to ``(I + ε) v``, so ``∂Φ/∂ε_ab = Σ_ij ∂Φ/∂v_ij,a v_ij,b`` (shears in Voigt
+    order, engineering strain: the symmetric part).
+    """
     n = positions.shape[0]
+    n_species, n_features = basis.n_species, basis.n_features
+    vectors = table_vectors(positions, box, index)
+    invariants, jacobian = basis.neighbor_jacobian(
+        species, index, mask & atom_mask[:, None], vectors
+    )  # (n, f), (n, k, 3, f)
+    real = atom_mask.astype(positions.dtype)
+    jacobian = jacobian * real[:, None, None, None]
+    onehot = jax.nn.one_hot(species, n_species, dtype=positions.dtype) * real[:, None]
+    value = jnp.einsum("is,if->sf", onehot, invariants).reshape(-1)
+    # ∂Φ/∂x: (n, 3, S, f); the centre's own species channel for both ends of each pair
+    d_positions = jnp.zeros((n, 3, n_species, n_features), positions.dtype)
+    owner = jnp.broadcast_to(species[:, None], index.shape)
+    d_positions = d_positions.at[index, :, owner].add(jacobian)
+    d_positions = d_positions.at[jnp.arange(n), :, species].add(-jnp.sum(jacobian, axis=1))
+    virial = jnp.einsum("ikaf,ikb,is->absf", jacobian, vectors, onehot)
     voigt = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
-
-    def features(flat):
-        x = flat[: 3 * n].reshape(n, 3)
-        e = flat[3 * n :]
-        strain = jnp.zeros((3, 3), flat.dtype)
-        for k, (a, b) in enumerate(voigt):  # symmetric strain from Voigt, shears halved
-            value = e[k] if a == b else 0.5 * e[k]
-            strain = strain.at[a, b].add(value)
-            if a != b:
-                strain = strain.at[b, a].add(value)
-        deformation = jnp.eye(3, dtype=flat.dtype) + strain
-        return _structure_features(
-            basis, x @ deformation.T, deformation @ box, species, atom_mask, index, mask
-        )
-
-    flat = jnp.concatenate([positions.reshape(-1), jnp.zeros(6, positions.dtype)])
-    value = features(flat)
-    jacobian = jax.jacfwd(features)(flat)  # (S·f, 3n + 6)
-    return value, jacobian[:, : 3 * n].T, jacobian[:, 3 * n :].T
+    d_strain = jnp.stack([0.5 * (virial[a, b] + virial[b, a]) for a, b in voigt])
+    return value, d_positions.reshape(3 * n, -1), d_strain.reshape(6, -1)
 
 
 def _single_threaded_blas() -> contextlib.AbstractContextManager:

@@ -191,3 +191,39 @@ def test_bad_input_names_the_argument():
         make_dataset(frames, ("Si",), cutoff=3.8)
     with pytest.raises(ValueError, match=r"weights\.forces"):
         LossWeights(1.0, -1.0, 1.0)
+
+
+def test_design_rows_equal_the_jacobian_of_the_whole_structure(x64):
+    """The fit's per-neighbour derivatives equal forward-mode derivatives of the summed
+    features with respect to every coordinate and a homogeneous strain (padding included)."""
+    from dmech.atomistic import random_vacancies
+    from dmech.atomistic._mlip_data import table_vectors
+    from dmech.atomistic._mlip_polynomial import _design_rows
+
+    basis = PolynomialBasis(2, 2.55, body_order=4, n_product=1, **_SMALL_BASIS)
+    full, other = _random_structures(2, jax.random.key(5))
+    structures = [full, random_vacancies(other, 2, jax.random.key(6))]
+    coefficients = jnp.zeros((2, basis.n_features), jnp.float64)
+    frames = _label(PolynomialPotential(basis, coefficients, ("Si", "Ge")), structures)
+    data = make_dataset(frames, ("Si", "Ge"), cutoff=2.55)
+    for k in range(2):
+        x, box, species = data.positions[k], data.box[k], data.species[k]
+        atom_mask, index, mask = data.atom_mask[k], data.neighbor_index[k], data.neighbor_mask[k]
+
+        def features(x, strain):
+            deformation = jnp.eye(3) + strain
+            vectors = table_vectors(x @ deformation.T, deformation @ box, index)
+            invariants = basis(species, index, mask & atom_mask[:, None], vectors)
+            onehot = jax.nn.one_hot(species, 2, dtype=x.dtype) * atom_mask[:, None].astype(x.dtype)
+            return jnp.einsum("is,if->sf", onehot, invariants).reshape(-1)
+
+        zero = jnp.zeros((3, 3))
+        d_x, d_strain = jax.jacfwd(features, argnums=(0, 1))(x, zero)
+        value, d_positions, d_voigt = _design_rows(basis, x, box, species, atom_mask, index, mask)
+        np.testing.assert_allclose(value, features(x, zero), rtol=1e-12)
+        np.testing.assert_allclose(d_positions, d_x.reshape(len(value), -1).T, atol=1e-10)
+        # a Voigt shear component e strains the pair (a, b) and (b, a) by e / 2 each
+        symmetric = 0.5 * (d_strain + jnp.swapaxes(d_strain, 1, 2))
+        voigt = [symmetric[:, a, b] for a, b in ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))]
+        np.testing.assert_allclose(d_voigt, np.stack(voigt), atol=1e-10)
+    assert int(np.sum(~np.asarray(data.atom_mask[1]))) == 2  # the second one is padded
