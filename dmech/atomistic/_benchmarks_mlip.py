@@ -16,6 +16,14 @@ on the same crystal (silicon: ideal diamond 2x2x2; alloy: a random Cu₅₀Ni₅
 relaxed by each potential); ``train_seconds``; ``md_steps_per_second`` and ``md_stable_10k``
 from a Langevin run of ``md_steps`` steps at 1000 K with the learned potential (stable: no
 blow-up and a final temperature below 3000 K).
+
+With ``melt`` (default on), the learned and the reference potential each melt the same
+crystal, compressed to the liquid's density, by a Langevin run at the reference data's melt
+temperature (silicon 4000 K; the alloy 3500 K), then sample the liquid at its temperature
+(2500 K; 2200 K) for ``md_steps`` steps: ``melt_stable`` (neither run blew up),
+``melt_rdf_max_abs_diff`` (the largest difference of the two liquids' g(r) up to the
+cutoff), ``melt_rdf_peak_angstrom`` and ``melt_diffusion_a2_per_ps`` (from the slope of the
+mean squared displacement over the second half, D = slope / 6), each for both potentials.
 """
 
 from __future__ import annotations
@@ -36,8 +44,11 @@ from ._mlip_equivariant import equivariant_potential
 from ._mlip_polynomial import LossWeights, PolynomialBasis, fit_polynomial_potential
 from ._mlip_training import error_report, train_potential
 from ._reference_data import REFERENCE_SYSTEMS, reference_dataset, reference_potential
-from ._structures import diamond, fcc, random_alloy
+from ._structures import deform, diamond, fcc, random_alloy
 from ._units import BOLTZMANN_EV_PER_K, EV_PER_A3_TO_GPA, FEMTOSECOND
+
+_MELT_STEPS = 2000
+_RDF_BINS = 76
 
 MODELS = ("polynomial", "behler_parrinello", "equivariant")
 
@@ -76,6 +87,37 @@ def _elastic(potential, system: str) -> np.ndarray:
         return _cubic(elastic_constants(potential, crystal).relaxed)
 
 
+def _liquid(potential, system: str, steps: int, rdf_max: float, key) -> dict[str, Any]:
+    """Melt the crystal at the liquid's density, then sample the liquid for ``steps`` steps:
+    g(r), its first peak, the diffusion coefficient and whether both runs stayed stable
+    (``steps`` is a multiple of 100: a hundred observations)."""
+    config = REFERENCE_SYSTEMS[system]
+    dt = _SYSTEMS[system]["dt"]
+    crystal = deform(_crystal(system, jnp.float32), config["liquid_scale"] * np.eye(3))
+    melt_key, liquid_key = jax.random.split(key)
+    melt = NVTLangevin(dt, config["melt_temperature"] * BOLTZMANN_EV_PER_K, friction=0.1)
+    hot = run_md(potential, crystal, melt, _MELT_STEPS, key=melt_key, throw=False)
+    if hot.blowup_step is not None:
+        return {"stable": False, "blowup_step": hot.blowup_step}
+    ensemble = NVTLangevin(dt, config["liquid_temperature"] * BOLTZMANN_EV_PER_K, friction=0.1)
+    liquid = run_md(potential, hot.structure, ensemble, steps, key=liquid_key,
+                    observe_every=steps // 100, rdf_bins=_RDF_BINS, rdf_max=rdf_max,
+                    throw=False)  # fmt: skip
+    if liquid.blowup_step is not None:
+        return {"stable": False, "blowup_step": _MELT_STEPS + liquid.blowup_step}
+    assert liquid.rdf is not None and liquid.rdf_r is not None
+    observed = liquid.observables
+    late = slice(len(observed.msd) // 2, None)
+    picoseconds = observed.time[late] / (1000 * FEMTOSECOND)
+    slope = np.polyfit(picoseconds, observed.msd[late], 1)[0]
+    return {
+        "stable": True,
+        "rdf": liquid.rdf,
+        "rdf_peak_angstrom": float(liquid.rdf_r[np.argmax(liquid.rdf)]),
+        "diffusion_a2_per_ps": float(slope / 6),
+    }
+
+
 def _train(model, system, train, validation, steps, seed):
     config = _SYSTEMS[system]
     key = jax.random.key(seed)
@@ -105,7 +147,9 @@ def _train(model, system, train, validation, steps, seed):
     return result.model, result.train_seconds, result.compile_seconds
 
 
-def _setup(system: str, model: str, steps: int, md_steps: int, elastic: bool, seed: int) -> Case:
+def _setup(
+    system: str, model: str, steps: int, md_steps: int, elastic: bool, melt: bool, seed: int
+) -> Case:
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if steps < 1 or md_steps < 100 or md_steps % 100:
@@ -166,6 +210,21 @@ def _setup(system: str, model: str, steps: int, md_steps: int, elastic: bool, se
             "md_stable_10k": stable and md_steps >= 10_000,
             "md_stable": stable,
         }
+        if melt:
+            melt_key = jax.random.key(seed + 1)
+            potentials = {"learned": potential, "reference": reference_potential(system)}
+            rdf_max = min(p.cutoff for p in potentials.values())  # the same bins for both
+            liquids = {
+                k: _liquid(v, system, md_steps, rdf_max, melt_key) for k, v in potentials.items()
+            }
+            report["melt_stable"] = all(liquid["stable"] for liquid in liquids.values())
+            if report["melt_stable"]:
+                difference = liquids["learned"]["rdf"] - liquids["reference"]["rdf"]
+                report["melt_rdf_max_abs_diff"] = float(np.max(np.abs(difference)))
+                for name in ("rdf_peak_angstrom", "diffusion_a2_per_ps"):
+                    report[f"melt_{name}"] = {k: v[name] for k, v in liquids.items()}
+            else:
+                report["melt_blowup_step"] = {k: v.get("blowup_step") for k, v in liquids.items()}
         if "c_learned" in elastic_constants_found:
             for name, key in (("elastic_c11_c12_c44_gpa", "c_learned"),
                               ("reference_c11_c12_c44_gpa", "c_reference")):  # fmt: skip
@@ -184,15 +243,20 @@ def _setup(system: str, model: str, steps: int, md_steps: int, elastic: bool, se
     )
 
 
-def _setup_si(model: str, steps: int, md_steps: int, elastic: bool, seed: int) -> Case:
-    return _setup("silicon", model, steps, md_steps, elastic, seed)
+def _setup_si(model: str, steps: int, md_steps: int, elastic: bool, melt: bool, seed: int) -> Case:
+    return _setup("silicon", model, steps, md_steps, elastic, melt, seed)
 
 
-def _setup_alloy(model: str, steps: int, md_steps: int, elastic: bool, seed: int) -> Case:
-    return _setup("cu-ni", model, steps, md_steps, elastic, seed)
+def _setup_alloy(
+    model: str, steps: int, md_steps: int, elastic: bool, melt: bool, seed: int
+) -> Case:
+    return _setup("cu-ni", model, steps, md_steps, elastic, melt, seed)
 
 
-_PARAMS = {"model": "polynomial", "steps": 3000, "md_steps": 10_000, "elastic": True, "seed": 0}
+_PARAMS = {
+    "model": "polynomial", "steps": 3000, "md_steps": 10_000, "elastic": True, "melt": True,
+    "seed": 0,
+}  # fmt: skip
 
 mlip_si = Benchmark(
     name="mlip-si",

@@ -1,5 +1,6 @@
 """The mlip benchmarks report their figures (a small dataset, a short MD run)."""
 
+import numpy as np
 import pytest
 
 from dmech.atomistic import reference_dataset
@@ -22,7 +23,7 @@ def test_mlip_benchmarks_reject_bad_parameters(monkeypatch):
             _run_benchmark(monkeypatch, bench, {"md_steps": "150"})
 
 
-@pytest.mark.slow  # reference data, a fit and MD: ~40 s (the benchmark runs at full size)
+@pytest.mark.slow  # reference data, a fit, MD and two melts: ~110 s (the benchmark: full size)
 def test_mlip_si_benchmark_reports_its_figures(monkeypatch, tmp_path):
     import dmech.atomistic._benchmarks_mlip as module
 
@@ -37,5 +38,11 @@ def test_mlip_si_benchmark_reports_its_figures(monkeypatch, tmp_path):
     assert report["md_steps_per_second"] > 0 and report["md_stable"]
     assert report["md_stable_10k"] is False  # 100 steps do not prove 10k
     assert report["train_seconds"] > 0
+    # the melt: both potentials melt the crystal and sample the liquid (100 steps here)
+    assert report["melt_stable"]
+    assert 0 <= report["melt_rdf_max_abs_diff"] < 10
+    for name in ("learned", "reference"):
+        assert 2.0 < report["melt_rdf_peak_angstrom"][name] < 3.0  # Si-Si bonds: 2.35-2.5 Å
+        assert np.isfinite(report["melt_diffusion_a2_per_ps"][name])
     with pytest.raises(ValueError, match="model must be one of"):
         _run_benchmark(monkeypatch, module.mlip_si, {"model": "kernel"})
