@@ -17,10 +17,12 @@ relaxed by each potential); ``train_seconds``; ``md_steps_per_second`` and ``md_
 from a Langevin run of ``md_steps`` steps at 1000 K with the learned potential (stable: no
 blow-up and a final temperature below 3000 K).
 
-With ``melt`` (default on), the learned and the reference potential each melt the same
-crystal, compressed to the liquid's density, by a Langevin run at the reference data's melt
-temperature (silicon 4000 K; the alloy 3500 K), then sample the liquid at its temperature
-(2500 K; 2200 K) for ``md_steps`` steps: ``melt_stable`` (neither run blew up),
+With ``melt`` (default on), the reference potential melts the crystal, compressed to the
+liquid's density, by 2 000 Langevin steps at the reference data's melt temperature (silicon
+4000 K, the alloy 3500 K: a 64-atom diamond cell superheats and stays crystalline for 2 ps at
+2500 K); from that melt, the learned and the reference potential each sample the liquid at
+its temperature (2500 K, 1.5 times Stillinger-Weber's melting point; the alloy 2200 K) for
+``md_steps`` steps, with the same Langevin noise: ``melt_stable`` (neither run blew up),
 ``melt_rdf_max_abs_diff`` (the largest difference of the two liquids' g(r) up to the
 cutoff), ``melt_rdf_peak_angstrom`` and ``melt_diffusion_a2_per_ps`` (from the slope of the
 mean squared displacement over the second half, D = slope / 6), each for both potentials.
@@ -44,7 +46,7 @@ from ._mlip_equivariant import equivariant_potential
 from ._mlip_polynomial import LossWeights, PolynomialBasis, fit_polynomial_potential
 from ._mlip_training import error_report, train_potential
 from ._reference_data import REFERENCE_SYSTEMS, reference_dataset, reference_potential
-from ._structures import deform, diamond, fcc, random_alloy
+from ._structures import Structure, deform, diamond, fcc, random_alloy
 from ._units import BOLTZMANN_EV_PER_K, EV_PER_A3_TO_GPA, FEMTOSECOND
 
 _MELT_STEPS = 2000
@@ -87,24 +89,25 @@ def _elastic(potential, system: str) -> np.ndarray:
         return _cubic(elastic_constants(potential, crystal).relaxed)
 
 
-def _liquid(potential, system: str, steps: int, rdf_max: float, key) -> dict[str, Any]:
-    """Melt the crystal at the liquid's density, then sample the liquid for ``steps`` steps:
-    g(r), its first peak, the diffusion coefficient and whether both runs stayed stable
-    (``steps`` is a multiple of 100: a hundred observations)."""
+def _melt(system: str, key) -> Structure:
+    """The crystal compressed to the liquid's density and melted by the reference potential
+    (2 000 Langevin steps at the reference data's melt temperature)."""
     config = REFERENCE_SYSTEMS[system]
-    dt = _SYSTEMS[system]["dt"]
     crystal = deform(_crystal(system, jnp.float32), config["liquid_scale"] * np.eye(3))
-    melt_key, liquid_key = jax.random.split(key)
-    melt = NVTLangevin(dt, config["melt_temperature"] * BOLTZMANN_EV_PER_K, friction=0.1)
-    hot = run_md(potential, crystal, melt, _MELT_STEPS, key=melt_key, throw=False)
-    if hot.blowup_step is not None:
-        return {"stable": False, "blowup_step": hot.blowup_step}
-    ensemble = NVTLangevin(dt, config["liquid_temperature"] * BOLTZMANN_EV_PER_K, friction=0.1)
-    liquid = run_md(potential, hot.structure, ensemble, steps, key=liquid_key,
-                    observe_every=steps // 100, rdf_bins=_RDF_BINS, rdf_max=rdf_max,
-                    throw=False)  # fmt: skip
+    kT = config["melt_temperature"] * BOLTZMANN_EV_PER_K
+    ensemble = NVTLangevin(_SYSTEMS[system]["dt"], kT, friction=0.1)
+    return run_md(reference_potential(system), crystal, ensemble, _MELT_STEPS, key=key).structure
+
+
+def _liquid(potential, system: str, melt: Structure, steps: int, rdf_max: float, key):
+    """Sample the liquid from the melt for ``steps`` steps (a multiple of 100: a hundred
+    observations): g(r), its first peak, the diffusion coefficient, or the blow-up step."""
+    kT = REFERENCE_SYSTEMS[system]["liquid_temperature"] * BOLTZMANN_EV_PER_K
+    ensemble = NVTLangevin(_SYSTEMS[system]["dt"], kT, friction=0.1)
+    liquid = run_md(potential, melt, ensemble, steps, key=key, observe_every=steps // 100,
+                    rdf_bins=_RDF_BINS, rdf_max=rdf_max, throw=False)  # fmt: skip
     if liquid.blowup_step is not None:
-        return {"stable": False, "blowup_step": _MELT_STEPS + liquid.blowup_step}
+        return {"stable": False, "blowup_step": liquid.blowup_step}
     assert liquid.rdf is not None and liquid.rdf_r is not None
     observed = liquid.observables
     late = slice(len(observed.msd) // 2, None)
@@ -211,11 +214,13 @@ def _setup(
             "md_stable": stable,
         }
         if melt:
-            melt_key = jax.random.key(seed + 1)
+            melt_key, liquid_key = jax.random.split(jax.random.key(seed + 1))
+            melted = _melt(system, melt_key)
             potentials = {"learned": potential, "reference": reference_potential(system)}
             rdf_max = min(p.cutoff for p in potentials.values())  # the same bins for both
             liquids = {
-                k: _liquid(v, system, md_steps, rdf_max, melt_key) for k, v in potentials.items()
+                name: _liquid(p, system, melted, md_steps, rdf_max, liquid_key)
+                for name, p in potentials.items()
             }
             report["melt_stable"] = all(liquid["stable"] for liquid in liquids.values())
             if report["melt_stable"]:

@@ -60,6 +60,23 @@ def _stretch(eta: Array) -> Array:
     return eye + eta - 0.5 * eta @ eta
 
 
+# Hessian-vector products per batch of the force-constant matrix: a potential's forward
+# pass over every coordinate at once (jax.hessian) holds 3n copies of its intermediates
+# (~80 GB for the polynomial potential on a 256-atom cell).
+_HESSIAN_BATCH = 24
+
+
+def _force_constants(energy, e0, u0):
+    """``∂²E/∂u∂u`` by Hessian-vector products, ``_HESSIAN_BATCH`` directions at a time
+    (one compiled loop)."""
+    gradient = jax.grad(energy, argnums=1)
+
+    def column(direction):
+        return jax.jvp(lambda u: gradient(e0, u), (u0,), (direction,))[1]
+
+    return jax.lax.map(column, jnp.eye(u0.shape[0], dtype=u0.dtype), batch_size=_HESSIAN_BATCH)
+
+
 def elastic_constants(
     potential: AbstractPotential,
     structure: Structure,
@@ -82,8 +99,9 @@ def elastic_constants(
     must be mechanically stable, ``H`` positive definite on the rest) and the mixed
     derivatives ``Λ = ∂²E/∂u∂e``: minimising the quadratic energy over the internal
     displacements ``u`` at fixed strain (Cowley 1988; Wallace 1972).
-    Both Hessians come from ``jax.hessian`` (``O(n)`` passes), so use the smallest periodic
-    cell wider than twice the cutoff. The reference positions must be at mechanical
+    The strain Hessian comes from ``jax.hessian``, the force constants from ``3n``
+    Hessian-vector products in batches (``O(n)`` passes either way), so use the smallest
+    periodic cell wider than twice the cutoff. The reference positions must be at mechanical
     equilibrium (zero forces; see `relax_positions`); at zero stress ``C`` is the stiffness of
     linear elasticity. The result is differentiable with respect to the potential's array
     leaves (``equinox.filter_grad`` of a function of ``C``: second derivatives of the energy
@@ -164,7 +182,7 @@ def elastic_constants(
         typical = float(jnp.max(jnp.abs(unrelaxed))) * float(volume) / n / spacing
         if float(jnp.max(jnp.abs(mixed))) <= tolerance * typical:
             return ElasticConstants(unrelaxed, unrelaxed, stress, max_force)
-    force_constants = jax.jit(jax.hessian(energy, argnums=1))(e0, u0)  # (3n, 3n)
+    force_constants = _force_constants(energy, e0, u0)  # (3n, 3n)
     force_constants = 0.5 * (force_constants + force_constants.T)
     # H is singular along the three rigid translations t_α (unit vectors moving every atom
     # along α) and Λ is orthogonal to them (the net force vanishes at any strain), so
