@@ -206,24 +206,56 @@ def test_design_rows_equal_the_jacobian_of_the_whole_structure(x64):
     coefficients = jnp.zeros((2, basis.n_features), jnp.float64)
     frames = _label(PolynomialPotential(basis, coefficients, ("Si", "Ge")), structures)
     data = make_dataset(frames, ("Si", "Ge"), cutoff=2.55)
+
+    def features(x, strain, box, species, atom_mask, index, mask):
+        deformation = jnp.eye(3) + strain
+        vectors = table_vectors(x @ deformation.T, deformation @ box, index)
+        invariants = basis(species, index, mask & atom_mask[:, None], vectors)
+        onehot = jax.nn.one_hot(species, 2, dtype=x.dtype) * atom_mask[:, None].astype(x.dtype)
+        return jnp.einsum("is,if->sf", onehot, invariants).reshape(-1)
+
     for k in range(2):
-        x, box, species = data.positions[k], data.box[k], data.species[k]
-        atom_mask, index, mask = data.atom_mask[k], data.neighbor_index[k], data.neighbor_mask[k]
-
-        def features(x, strain):
-            deformation = jnp.eye(3) + strain
-            vectors = table_vectors(x @ deformation.T, deformation @ box, index)
-            invariants = basis(species, index, mask & atom_mask[:, None], vectors)
-            onehot = jax.nn.one_hot(species, 2, dtype=x.dtype) * atom_mask[:, None].astype(x.dtype)
-            return jnp.einsum("is,if->sf", onehot, invariants).reshape(-1)
-
+        x, *rest = (data.positions[k], data.box[k], data.species[k], data.atom_mask[k],
+                    data.neighbor_index[k], data.neighbor_mask[k])  # fmt: skip
         zero = jnp.zeros((3, 3))
-        d_x, d_strain = jax.jacfwd(features, argnums=(0, 1))(x, zero)
-        value, d_positions, d_voigt = _design_rows(basis, x, box, species, atom_mask, index, mask)
-        np.testing.assert_allclose(value, features(x, zero), rtol=1e-12)
+        d_x, d_strain = jax.jacfwd(features, argnums=(0, 1))(x, zero, *rest)
+        value, d_positions, d_voigt = _design_rows(basis, x, *rest)
+        np.testing.assert_allclose(value, features(x, zero, *rest), rtol=1e-12)
         np.testing.assert_allclose(d_positions, d_x.reshape(len(value), -1).T, atol=1e-10)
         # a Voigt shear component e strains the pair (a, b) and (b, a) by e / 2 each
         symmetric = 0.5 * (d_strain + jnp.swapaxes(d_strain, 1, 2))
         voigt = [symmetric[:, a, b] for a, b in ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))]
         np.testing.assert_allclose(d_voigt, np.stack(voigt), atol=1e-10)
     assert int(np.sum(~np.asarray(data.atom_mask[1]))) == 2  # the second one is padded
+
+
+def test_core_below_the_inner_cutoff_is_fixed_repulsion_and_the_fit_subtracts_it(x64):
+    settings = {**_SMALL_BASIS, "inner_cutoff": 2.3}
+    basis = PolynomialBasis(2, 2.55, body_order=3, core_strength=3.0, **settings)
+    # the radial functions are held at r_0 below it (no polynomial extrapolation)
+    held = basis.radial_functions(jnp.array([1.2, 1.9, 2.3]))
+    np.testing.assert_allclose(held, jnp.broadcast_to(held[2], held.shape))
+    coefficients = 0.1 * jax.random.normal(jax.random.key(7), (2, basis.n_features), jnp.float64)
+    truth = PolynomialPotential(basis, coefficients, ("Si", "Ge"))
+    without_core = PolynomialBasis(2, 2.55, body_order=3, **settings)
+    bare = PolynomialPotential(without_core, coefficients, ("Si", "Ge"))
+    # the core's energy: A (1 - r/r_0)^3 per pair inside r_0
+    (structure,) = _random_structures(1, jax.random.key(8))
+    x, box, species = structure.positions, structure.box, structure.species
+    d = x[:, None, :] - x[None, :, :]
+    frac = d @ jnp.linalg.inv(box)
+    distances = jnp.linalg.norm((frac - jnp.round(frac)) @ box, axis=-1)
+    pairs = distances[np.triu_indices(len(x), 1)]
+    assert int(jnp.sum(pairs < 2.3)) > 0  # the rattled cell has pairs inside the core
+    expected = float(jnp.sum(jnp.where(pairs < 2.3, 3.0 * (1 - pairs / 2.3) ** 3, 0.0)))
+    core = float(_evaluate(truth, x, box, species).energy - _evaluate(bare, x, box, species).energy)
+    assert core == pytest.approx(expected, rel=1e-10)
+    check_grad(jax.jit(lambda y: truth(y, box, species)), x)
+    # labels containing the core: the fit removes it and recovers the polynomial exactly
+    frames = _label(truth, _random_structures(16, jax.random.key(1)))
+    dataset = make_dataset(frames, ("Si", "Ge"), cutoff=2.55)
+    fit = fit_polynomial_potential(basis, dataset, ridge=0.0)
+    assert fit.residual_rms < 1e-12
+    predicted = evaluate_dataset(fit.potential, dataset)
+    np.testing.assert_allclose(predicted.forces, dataset.forces, atol=1e-9)
+    np.testing.assert_allclose(predicted.stress, dataset.stress, atol=1e-10)
