@@ -141,9 +141,9 @@ def _train(model, system, train, validation, steps, seed):
         )
         learning_rate = 3e-3
     else:
-        initial = equivariant_potential(
-            train, key=key, hidden_irreps="16x0e + 8x1e", sh_irreps="1x0e + 1x1e"
-        )
+        # NequIP's defaults, l <= 2: SW's three-body term (cos θ + 1/3)² needs l = 2; in
+        # 3 000 steps the force MAE was 43.5 meV/Å against 169 with l <= 1 (at 5x the cost)
+        initial = equivariant_potential(train, key=key)
         learning_rate = 3e-3
     result = train_potential(
         initial, train, key=jax.random.fold_in(key, 1), steps=steps,
