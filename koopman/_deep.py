@@ -40,10 +40,9 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
+from dmech._checks import check_int, check_positive_scalar
 from dmech.nn import MLP
 from dmech.train import FitResult, fit
-
-from ._dmd_model import check_positive_int, check_time_step
 
 __all__ = ["DeepKoopman", "deep_koopman_loss", "fit_deep_koopman"]
 
@@ -91,13 +90,13 @@ class DeepKoopman(eqx.Module):
         activation: str = "relu",
         key: Any,
     ):
-        self.n_state = check_positive_int(n_state, "n_state")
-        self.complex_pairs = check_positive_int(complex_pairs, "complex_pairs", minimum=0)
-        self.real = check_positive_int(real, "real", minimum=0)
+        self.n_state = check_int(n_state, "n_state")
+        self.complex_pairs = check_int(complex_pairs, "complex_pairs", minimum=0)
+        self.real = check_int(real, "real", minimum=0)
         latent = 2 * self.complex_pairs + self.real
         if latent == 0:
             raise ValueError("`complex_pairs` + `real` must be at least 1 (an empty latent space).")
-        check_time_step(dt, "dt")
+        check_positive_scalar(dt, "dt")
         keys = jax.random.split(key, 2 + self.complex_pairs + self.real)
         self.encoder = MLP(n_state, latent, width, depth, activation=activation, key=keys[0])
         self.decoder = MLP(latent, n_state, width, depth, activation=activation, key=keys[1])
@@ -169,7 +168,7 @@ class DeepKoopman(eqx.Module):
 
     def rollout(self, x0: Float[Array, " n_state"], steps: int) -> Float[Array, "n_state steps1"]:
         """The forecast ``φ⁻¹(K^m φ(x₀))`` for ``m = 0..steps``, states as columns."""
-        check_positive_int(steps, "steps", minimum=0)
+        check_int(steps, "steps", minimum=0)
         latent = self.latent_rollout(self.encode(x0), steps)
         return jax.vmap(self.decode)(latent).T
 
@@ -284,13 +283,13 @@ def fit_deep_koopman(
         raise ValueError(
             f"`trajectories` must have shape (N, {model.n_state}, T ≥ 2); got {data.shape}."
         )
-    prediction_steps = check_positive_int(prediction_steps, "prediction_steps")
+    prediction_steps = check_int(prediction_steps, "prediction_steps")
     if prediction_steps > data.shape[2] - 1:
         raise ValueError(
             f"`prediction_steps` = {prediction_steps} exceeds the {data.shape[2] - 1} steps of "
             "the trajectories."
         )
-    steps = check_positive_int(steps, "steps")
+    steps = check_int(steps, "steps")
     scale = float(np.mean(np.sum(np.asarray(data) ** 2, axis=1)))
     schedule = optax.cosine_decay_schedule(learning_rate, steps, alpha=1e-2)
     optimizer = optax.adamw(schedule, weight_decay=weight_decay)

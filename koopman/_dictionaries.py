@@ -15,17 +15,15 @@ stacked state (``edmd(…, delays=d)`` does both).
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ._dmd_model import check_positive_int
+from dmech._checks import check_int, check_positive_scalar
 
 __all__ = [
     "AbstractDictionary",
@@ -56,8 +54,8 @@ def total_degree_exponents(n_state: int, degree: int) -> tuple[tuple[int, ...], 
     Returns:
         The exponents, a tuple of ``n_state``-tuples.
     """
-    check_positive_int(n_state, "n_state")
-    check_positive_int(degree, "degree", minimum=0)
+    check_int(n_state, "n_state")
+    check_int(degree, "degree", minimum=0)
     out: list[tuple[int, ...]] = []
     for total in range(degree + 1):
         grade = [
@@ -104,7 +102,7 @@ class Identity(AbstractDictionary):
     n_state: int = eqx.field(static=True)
 
     def __init__(self, n_state: int):
-        self.n_state = check_positive_int(n_state, "n_state")
+        self.n_state = check_int(n_state, "n_state")
 
     def __call__(self, x: Inexact[Array, " n_state"]) -> Inexact[Array, " n_state"]:
         return self._check_state(x)
@@ -136,8 +134,8 @@ class Monomials(AbstractDictionary):
         centre: Float[ArrayLike, "..."] | None = None,
         scale: Float[ArrayLike, "..."] | None = None,
     ):
-        self.n_state = check_positive_int(n_state, "n_state")
-        self.exponents = total_degree_exponents(n_state, check_positive_int(degree, "degree"))
+        self.n_state = check_int(n_state, "n_state")
+        self.exponents = total_degree_exponents(n_state, check_int(degree, "degree"))
         self.centre, self.scale = _centre_and_scale(n_state, centre, scale)
 
     def __call__(self, x: Inexact[Array, " n_state"]) -> Inexact[Array, " size"]:
@@ -187,8 +185,8 @@ class HermitePolynomials(AbstractDictionary):
         centre: Float[ArrayLike, "..."] | None = None,
         scale: Float[ArrayLike, "..."] | None = None,
     ):
-        self.n_state = check_positive_int(n_state, "n_state")
-        self.exponents = total_degree_exponents(n_state, check_positive_int(degree, "degree"))
+        self.n_state = check_int(n_state, "n_state")
+        self.exponents = total_degree_exponents(n_state, check_int(degree, "degree"))
         self.centre, self.scale = _centre_and_scale(n_state, centre, scale)
 
     def __call__(self, x: Inexact[Array, " n_state"]) -> Inexact[Array, " size"]:
@@ -239,7 +237,7 @@ class RadialBasis(AbstractDictionary):
             raise TypeError(f"`centres` must be real floating; got {centres.dtype}.")
         if kind not in _RBF_KINDS:
             raise ValueError(f"`kind` must be one of {_RBF_KINDS}; got {kind!r}.")
-        _check_positive_scalar(epsilon, "epsilon")
+        check_positive_scalar(epsilon, "epsilon")
         self.n_state = int(centres.shape[1])
         self.kind = kind
         self.centres = centres
@@ -322,7 +320,7 @@ class GaussianKernel(AbstractKernel):
     sigma: Float[Array, ""]
 
     def __init__(self, sigma: Any = 1.0):
-        _check_positive_scalar(sigma, "sigma")
+        check_positive_scalar(sigma, "sigma")
         self.sigma = jnp.asarray(sigma)
 
     def __call__(
@@ -346,9 +344,9 @@ class PolynomialKernel(AbstractKernel):
     scale: Float[Array, ""]
 
     def __init__(self, degree: int, offset: Any = 1.0, scale: Any = 1.0):
-        self.degree = check_positive_int(degree, "degree")
-        _check_positive_scalar(offset, "offset")
-        _check_positive_scalar(scale, "scale")
+        self.degree = check_int(degree, "degree")
+        check_positive_scalar(offset, "offset")
+        check_positive_scalar(scale, "scale")
         self.offset = jnp.asarray(offset)
         self.scale = jnp.asarray(scale)
 
@@ -384,7 +382,7 @@ def delay_embedding(
     Raises:
         ValueError: for a non-matrix or fewer than ``d + 1`` snapshots.
     """
-    delays = check_positive_int(delays, "delays", minimum=0)
+    delays = check_int(delays, "delays", minimum=0)
     snapshots = jnp.asarray(snapshots)
     if snapshots.ndim != 2 or snapshots.shape[1] <= delays:
         raise ValueError(
@@ -404,12 +402,3 @@ def _centre_and_scale(n_state: int, centre: Any, scale: Any) -> tuple[jax.Array,
     if not isinstance(scale, jax.core.Tracer) and not bool(jnp.all(scale > 0)):
         raise ValueError("`scale` must be positive.")
     return centre, scale
-
-
-def _check_positive_scalar(value: Any, name: str) -> None:
-    if jnp.shape(value) != ():
-        raise ValueError(f"`{name}` must be a scalar; got shape {jnp.shape(value)}.")
-    if not isinstance(value, jax.core.Tracer):
-        number = float(np.asarray(value))
-        if not (math.isfinite(number) and number > 0):
-            raise ValueError(f"`{name}` must be positive and finite; got {number}.")

@@ -21,17 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike, Inexact, PRNGKeyArray
 
+from dmech._checks import check_int, check_positive_scalar
+
 from ._dmd_linalg import FACTORISATIONS, eig, factor, normalise_columns
-from ._dmd_model import (
-    DMDModel,
-    check_choice,
-    check_positive_int,
-    check_rank,
-    check_snapshots,
-    check_time_step,
-    modes_pinv,
-    real_dtype,
-)
+from ._dmd_model import DMDModel, check_choice, check_rank, check_snapshots, modes_pinv, real_dtype
 from ._truncation import svd_rank
 
 __all__ = [
@@ -156,7 +149,7 @@ def _resolve_rank(rank: Any, block: jax.Array, shape: tuple[int, int], what: str
 
 
 def _times(dt: Any, t0: Any, dtype: np.dtype) -> tuple[jax.Array, jax.Array]:
-    check_time_step(dt, "dt")
+    check_positive_scalar(dt, "dt")
     if jnp.shape(t0) != ():
         raise ValueError(f"`t0` must be a scalar; got shape {jnp.shape(t0)}.")
     rtype = real_dtype(dtype)
@@ -542,7 +535,7 @@ def total_least_squares_dmd(
     """
     if tls_rank is None:
         tls_rank = rank if isinstance(rank, int) and not isinstance(rank, bool) else 10**9
-    tls_rank = check_positive_int(tls_rank, "tls_rank")
+    tls_rank = check_int(tls_rank, "tls_rank")
     return _fit(
         snapshots,
         shifted,
@@ -721,7 +714,7 @@ def hankel_dmd(
         2096-2126.
     """
     check_snapshots(snapshots, "snapshots", min_columns=2)
-    delays = check_positive_int(delays, "delays")
+    delays = check_int(delays, "delays")
     snapshots = jnp.asarray(snapshots)
     n_state, columns = snapshots.shape
     if snapshots.shape[1] - delays + 1 < 2:
@@ -838,7 +831,7 @@ def compressed_dmd(
                 "`key` is required to draw the measurement matrix (or pass `measurement_matrix`)."
             )
         check_choice(measurement, "measurement", ("gaussian", "uniform", "sample"))
-        p = columns if measurements is None else check_positive_int(measurements, "measurements")
+        p = columns if measurements is None else check_int(measurements, "measurements")
         if measurement == "sample" and p > n:
             raise ValueError(f"`measurements` = {p} exceeds the {n} state entries to sample.")
         c = _measurement_matrix(key, measurement, (p, n), snapshots.dtype)
@@ -909,9 +902,9 @@ def randomised_dmd(
         Rev. 53(2), 217-288.
     """
     check_snapshots(snapshots)
-    rank = check_positive_int(rank, "rank")
-    oversampling = check_positive_int(oversampling, "oversampling", minimum=0)
-    power_iterations = check_positive_int(power_iterations, "power_iterations", minimum=0)
+    rank = check_int(rank, "rank")
+    oversampling = check_int(oversampling, "oversampling", minimum=0)
+    power_iterations = check_int(power_iterations, "power_iterations", minimum=0)
     snapshots = jnp.asarray(snapshots)
     columns = snapshots.shape[1]
     if test_matrix is None:
@@ -1200,7 +1193,7 @@ def sparsity_promoting_dmd(
             raise ValueError(f"`{name}` must be a number ≥ {lower}; got {value!r}.")
     if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not rho > 0:
         raise ValueError(f"`rho` must be positive; got {rho!r}.")
-    max_iterations = check_positive_int(max_iterations, "max_iterations")
+    max_iterations = check_int(max_iterations, "max_iterations")
     model = _fit(
         snapshots,
         None,

@@ -3,7 +3,6 @@ argument checks the variants share."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import equinox as eqx
@@ -299,21 +298,6 @@ def check_rank(rank: Any, name: str = "rank") -> None:
         raise ValueError(f"`{name}` must be at least 1; got {rank}.")
     if isinstance(rank, (float, np.floating)) and not 0 < rank < 1:
         raise ValueError(f"an energy `{name}` must lie in (0, 1); got {rank}.")
-
-
-def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an int ≥ {minimum}; got {value!r}.")
-    return int(value)
-
-
-def check_time_step(dt: Any, name: str = "dt") -> None:
-    if jnp.shape(dt) != ():
-        raise ValueError(f"`{name}` must be a scalar; got shape {jnp.shape(dt)}.")
-    if not isinstance(dt, jax.core.Tracer):
-        value = float(np.asarray(dt))
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"`{name}` must be positive and finite; got {value}.")
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:

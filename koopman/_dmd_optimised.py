@@ -18,16 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike, Float, Inexact, Int, PRNGKeyArray
 
+from dmech._checks import check_int
+
 from ._dmd import _factor, _lift, _resolve_rank
 from ._dmd_linalg import FACTORISATIONS, eig
-from ._dmd_model import (
-    DMDModel,
-    check_choice,
-    check_positive_int,
-    check_rank,
-    check_snapshots,
-    real_dtype,
-)
+from ._dmd_model import DMDModel, check_choice, check_rank, check_snapshots, real_dtype
 
 __all__ = ["bop_dmd", "optimised_dmd"]
 
@@ -274,8 +269,8 @@ def _check_varpro_options(
     lambda_up: Any,
     constraint: Any,
 ) -> _Options:
-    max_iterations = check_positive_int(max_iterations, "max_iterations")
-    max_lambda_steps = check_positive_int(max_lambda_steps, "max_lambda_steps", minimum=0)
+    max_iterations = check_int(max_iterations, "max_iterations")
+    max_lambda_steps = check_int(max_lambda_steps, "max_lambda_steps", minimum=0)
     for name, value in (("tol", tol), ("eps_stall", eps_stall)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise ValueError(f"`{name}` must be a number ≥ 0; got {value!r}.")
@@ -626,7 +621,7 @@ def bop_dmd(
     )
     columns = snapshots.shape[1]
     if trial_indices is None:
-        num_trials = check_positive_int(num_trials, "num_trials")
+        num_trials = check_int(num_trials, "num_trials")
         if isinstance(trial_size, bool) or not isinstance(trial_size, (int, float)):
             raise ValueError(
                 f"`trial_size` must be an int or a fraction in (0, 1); got {trial_size!r}."

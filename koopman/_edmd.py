@@ -31,10 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float, Inexact
 
+from dmech._checks import check_int
+
 from ._dictionaries import AbstractDictionary, AbstractKernel, delay_embedding
 from ._dmd import _resolve_rank, _times
 from ._dmd_linalg import eig
-from ._dmd_model import AbstractKoopmanModel, _powers, check_positive_int, check_rank
+from ._dmd_model import AbstractKoopmanModel, _powers, check_rank
 
 __all__ = ["EDMDModel", "edmd", "eigenfunctions", "generator_edmd", "kernel_edmd"]
 
@@ -344,7 +346,7 @@ def edmd(
         Williams, Kevrekidis and Rowley (2015), "A data-driven approximation of the Koopman
         operator: extending dynamic mode decomposition", J. Nonlinear Sci. 25, 1307-1346.
     """
-    delays = check_positive_int(delays, "delays", minimum=0)
+    delays = check_int(delays, "delays", minimum=0)
     check_rank(rank)
     _check_regularisation(regularisation)
     x, y, newest, first = _pairs(snapshots, shifted, delays)
@@ -394,7 +396,7 @@ def kernel_edmd(
         Williams, Rowley and Kevrekidis (2015), "A kernel-based method for data-driven
         Koopman spectral analysis", J. Comput. Dyn. 2(2), 247-265.
     """
-    delays = check_positive_int(delays, "delays", minimum=0)
+    delays = check_int(delays, "delays", minimum=0)
     check_rank(rank)
     _check_regularisation(regularisation)
     if not isinstance(kernel, AbstractKernel):

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float
 
-from ._dmd_model import check_positive_int, check_time_step
+from dmech._checks import check_int, check_positive_scalar
 
 __all__ = [
     "Duffing",
@@ -60,7 +60,7 @@ class LinearSystem(eqx.Module):
     def koopman_eigenvalues(self, degree: int) -> Complex[Array, " k"]:
         """The Koopman eigenvalues of the monomials of degree ``1..degree``: all sums of
         ``p ≤ degree`` eigenvalues of ``A`` (with repetition), sorted by real part."""
-        check_positive_int(degree, "degree")
+        check_int(degree, "degree")
         base = np.linalg.eigvals(np.asarray(self.matrix, np.float64))
         sums = [
             sum(combo)
@@ -96,7 +96,7 @@ class SlowManifold(eqx.Module):
 
     def koopman_eigenvalues(self, degree: int = 2) -> Float[Array, " k"]:
         """``iμ + jλ`` for ``1 ≤ i + j ≤ degree`` (``i, j ≥ 0``), sorted decreasing."""
-        check_positive_int(degree, "degree")
+        check_int(degree, "degree")
         mu, lam = float(self.mu), float(self.lam)
         values = {
             i * mu + j * lam
@@ -206,8 +206,8 @@ def trajectories(
         ValueError: for a non-positive ``dt`` or ``steps``, or ``x0`` not of rank 1 or 2.
         RuntimeError: if the solver fails (a blow-up or too many steps).
     """
-    check_time_step(dt, "dt")
-    steps = check_positive_int(steps, "steps")
+    check_positive_scalar(dt, "dt")
+    steps = check_int(steps, "steps")
     x0 = jnp.asarray(x0)
     if x0.ndim == 1:
         x0 = x0[None]

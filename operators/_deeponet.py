@@ -21,9 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dmech._checks import check_int
 from dmech._custom_types import Array, ArrayLike, DTypeLike, Float, Key
 from dmech.nn import MLP
-from dmech.nn._misc import check_size, check_size_or_scalar, floating_dtype
+from dmech.nn._misc import check_size_or_scalar, floating_dtype
 
 from ._fno import subkey
 
@@ -133,9 +134,9 @@ class DeepONet(eqx.Module):
                 vectors of the same length divisible by `num_outputs`; naming a size
                 argument if it is not positive.
         """
-        self.num_sensors = check_size(num_sensors, "num_sensors")
+        self.num_sensors = check_int(num_sensors, "num_sensors")
         self.query_size = check_size_or_scalar(query_size, "query_size")
-        self.num_outputs = check_size(num_outputs, "num_outputs")
+        self.num_outputs = check_int(num_outputs, "num_outputs")
         dtype = floating_dtype(dtype)
         branch_size = _output_size(branch, (self.num_sensors,), dtype, "branch")
         query_shape = () if self.query_size == "scalar" else (self.query_size,)
@@ -233,7 +234,7 @@ def mlp_deeponet(
     Returns:
         A `DeepONet`.
     """
-    latent = check_size(latent_size, "latent_size") * check_size(num_outputs, "num_outputs")
+    latent = check_int(latent_size, "latent_size") * check_int(num_outputs, "num_outputs")
     branch = MLP(
         num_sensors, latent, width, depth, activation=activation, key=subkey(key, 0), dtype=dtype
     )
@@ -307,7 +308,7 @@ def pod_basis(outputs: Float[ArrayLike, "..."], num_modes: int) -> PODBasis:
         raise ValueError(
             f"`outputs` must have shape (num_samples, num_points); got {outputs.shape}."
         )
-    num_modes = check_size(num_modes, "num_modes")
+    num_modes = check_int(num_modes, "num_modes")
     if num_modes > min(outputs.shape):
         raise ValueError(
             f"`num_modes` must be at most min(num_samples, num_points) = {min(outputs.shape)}; "
@@ -356,7 +357,7 @@ class PODDeepONet(eqx.Module):
         Raises:
             ValueError: naming `branch` if its output length is not the number of modes.
         """
-        self.num_sensors = check_size(num_sensors, "num_sensors")
+        self.num_sensors = check_int(num_sensors, "num_sensors")
         size = _output_size(branch, (self.num_sensors,), np.dtype(basis.mean.dtype), "branch")
         if size != basis.num_modes:
             raise ValueError(

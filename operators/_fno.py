@@ -25,9 +25,10 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from dmech._checks import check_int
 from dmech._custom_types import Array, ArrayLike, DTypeLike, Float, Key
 from dmech.nn._activation import _resolve_activation
-from dmech.nn._misc import check_size, floating_dtype
+from dmech.nn._misc import floating_dtype
 
 __all__ = [
     "FNO",
@@ -57,7 +58,7 @@ def _check_modes(
         modes = (int(modes),) * spatial_dims
     if not isinstance(modes, Sequence) or isinstance(modes, str):
         raise TypeError(f"`{argname}` must be an int or a tuple of ints; got {modes!r}.")
-    result = tuple(check_size(m, f"{argname}[{i}]") for i, m in enumerate(modes))
+    result = tuple(check_int(m, f"{argname}[{i}]") for i, m in enumerate(modes))
     if not 1 <= len(result) <= 3:
         raise ValueError(f"`{argname}` must have 1, 2 or 3 entries (spatial axes); got {modes!r}.")
     if spatial_dims is not None and len(result) != spatial_dims:
@@ -68,7 +69,7 @@ def _check_modes(
 
 
 def _check_spatial_dims(spatial_dims: object) -> int:
-    value = check_size(spatial_dims, "spatial_dims")
+    value = check_int(spatial_dims, "spatial_dims")
     if value not in (1, 2, 3):
         raise ValueError(f"`spatial_dims` must be 1, 2 or 3; got {value}.")
     return value
@@ -240,8 +241,8 @@ class Pointwise(eqx.Module):
     out_channels: int = eqx.field(static=True)
 
     def __init__(self, in_channels: int, out_channels: int, *, key: Key, dtype: DTypeLike):
-        self.in_channels = check_size(in_channels, "in_channels")
-        self.out_channels = check_size(out_channels, "out_channels")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
         bound = 1.0 / math.sqrt(self.in_channels)
         self.weight, self.bias = draw_parameters(
             key,
@@ -373,8 +374,8 @@ class SpectralConv(eqx.Module):
             ValueError, TypeError: naming the argument, for a non-positive or non-int size,
                 a `modes` of the wrong length, or a dtype that is not real floating.
         """
-        self.in_channels = check_size(in_channels, "in_channels")
-        self.out_channels = check_size(out_channels, "out_channels")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
         self.modes = _check_modes(modes, None)
         dtype = floating_dtype(dtype)
         shape = (self.out_channels, self.in_channels, *_retained_block(self.modes))
@@ -477,8 +478,8 @@ class FactorizedSpectralConv(eqx.Module):
         dtype: DTypeLike | None = None,
     ):
         """Build the layer (arguments as for `SpectralConv`)."""
-        self.in_channels = check_size(in_channels, "in_channels")
-        self.out_channels = check_size(out_channels, "out_channels")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
         self.modes = _check_modes(modes, None)
         dtype = floating_dtype(dtype)
         specs = []
@@ -664,23 +665,23 @@ class FNO(eqx.Module):
             ValueError, TypeError: naming the argument, for non-positive sizes, `modes` of
                 the wrong length, an unknown activation or positional kind, or bad padding.
         """
-        self.in_channels = check_size(in_channels, "in_channels")
-        self.out_channels = check_size(out_channels, "out_channels")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
         self.spatial_dims = _check_spatial_dims(spatial_dims)
         self.modes = _check_modes(modes, self.spatial_dims)
-        self.width = check_size(width, "width")
-        self.depth = check_size(depth, "depth")
+        self.width = check_int(width, "width")
+        self.depth = check_int(depth, "depth")
         self.positional = _check_positional(positional)
         self.padding = _check_padding(padding, self.spatial_dims)
         self.activation = _resolve_activation(activation, "activation")
-        projection_width = check_size(projection_width, "projection_width")
+        projection_width = check_int(projection_width, "projection_width")
         dtype = floating_dtype(dtype)
 
         lift_in = self.in_channels + (self.spatial_dims if self.positional else 0)
         lift_sizes = (
             [lift_in, self.width]
             if lifting_width is None
-            else [lift_in, check_size(lifting_width, "lifting_width"), self.width]
+            else [lift_in, check_int(lifting_width, "lifting_width"), self.width]
         )
         self.lifting = _pointwise_stack(lift_sizes, key=subkey(key, 0), dtype=dtype)
         self.spectral = tuple(
@@ -799,20 +800,20 @@ class FactorizedFNO(eqx.Module):
         Raises:
             ValueError, TypeError: naming the argument, as for `FNO`.
         """
-        self.in_channels = check_size(in_channels, "in_channels")
-        self.out_channels = check_size(out_channels, "out_channels")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
         self.spatial_dims = _check_spatial_dims(spatial_dims)
         self.modes = _check_modes(modes, self.spatial_dims)
-        self.width = check_size(width, "width")
-        self.depth = check_size(depth, "depth")
+        self.width = check_int(width, "width")
+        self.depth = check_int(depth, "depth")
         if not isinstance(share_weights, bool):
             raise TypeError(f"`share_weights` must be a bool; got {share_weights!r}.")
         self.share_weights = share_weights
-        hidden = self.width * check_size(ff_factor, "ff_factor")
+        hidden = self.width * check_int(ff_factor, "ff_factor")
         self.positional = _check_positional(positional)
         self.padding = _check_padding(padding, self.spatial_dims)
         self.activation = _resolve_activation(activation, "activation")
-        projection_width = check_size(projection_width, "projection_width")
+        projection_width = check_int(projection_width, "projection_width")
         dtype = floating_dtype(dtype)
 
         lift_in = self.in_channels + (self.spatial_dims if self.positional else 0)
@@ -984,7 +985,7 @@ def rollout_fno(
         >>> rollout_fno(model, jnp.zeros((10, 64, 64)), steps=5).shape
         (5, 64, 64)
     """
-    steps = check_size(steps, "steps")
+    steps = check_int(steps, "steps")
     w_in = jnp.asarray(w_in)
     if w_in.ndim < 2:
         raise ValueError(
@@ -1033,6 +1034,6 @@ def repeat_in_time(w_in: Float[ArrayLike, "..."], num_times: int) -> Float[Array
     Raises:
         ValueError: naming `num_times` if it is not positive.
     """
-    num_times = check_size(num_times, "num_times")
+    num_times = check_int(num_times, "num_times")
     w_in = jnp.asarray(w_in)
     return jnp.broadcast_to(w_in[..., None], (*w_in.shape, num_times))

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from dmech._checks import check_int, check_positive_float
 from dmech._custom_types import Array, ArrayLike, Float, Key, PyTree, Scalar
-from dmech.nn._misc import check_positive_float, check_size
 
 from ._fno import rollout_fno
 
@@ -198,7 +198,7 @@ def rollout_loss(
     Returns:
         The loss function.
     """
-    steps = check_size(steps, "steps")
+    steps = check_int(steps, "steps")
 
     def predict(model: PyTree, w_in: Array) -> Array:
         return jax.vmap(lambda w: rollout_fno(model, w, steps, checkpoint=checkpoint))(w_in)
@@ -231,8 +231,8 @@ def step_decay_schedule(
     Raises:
         ValueError, TypeError: naming the argument, for non-positive values.
     """
-    steps_per_epoch = check_size(steps_per_epoch, "steps_per_epoch")
-    decay_every_epochs = check_size(decay_every_epochs, "decay_every_epochs")
+    steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch")
+    decay_every_epochs = check_int(decay_every_epochs, "decay_every_epochs")
     return optax.exponential_decay(
         init_value=check_positive_float(learning_rate, "learning_rate"),
         transition_steps=steps_per_epoch * decay_every_epochs,

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dmech._checks import check_int
 from dmech._custom_types import ArrayLike, PyTree
-from dmech.nn._misc import check_size
 
 from ._losses import relative_l2_error
 
@@ -53,7 +53,7 @@ def resolution_table(
         >>> # table = resolution_table(model, {85: (a85, u85), 141: (a141, u141)})
         >>> # print(format_resolution_table(table, train_resolution=85))
     """
-    batch_size = check_size(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size")
     if not datasets_by_resolution:
         raise ValueError("`datasets_by_resolution` is empty.")
     for resolution, pair in datasets_by_resolution.items():

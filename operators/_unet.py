@@ -9,9 +9,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dmech._checks import check_int
 from dmech._custom_types import Array, ArrayLike, DTypeLike, Float, Key
 from dmech.nn._activation import _resolve_activation
-from dmech.nn._misc import check_size, floating_dtype
+from dmech.nn._misc import floating_dtype
 
 from ._fno import draw_parameters, subkey
 
@@ -154,13 +155,13 @@ class UNet(eqx.Module):
             ValueError, TypeError: naming the argument, for non-positive sizes,
                 `spatial_dims` other than 2 or 3, or an unknown activation or padding mode.
         """
-        self.in_channels = check_size(in_channels, "in_channels")
-        self.out_channels = check_size(out_channels, "out_channels")
-        self.spatial_dims = check_size(spatial_dims, "spatial_dims")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
+        self.spatial_dims = check_int(spatial_dims, "spatial_dims")
         if self.spatial_dims not in (2, 3):
             raise ValueError(f"`spatial_dims` must be 2 or 3; got {spatial_dims!r}.")
-        self.base_width = check_size(base_width, "base_width")
-        self.levels = check_size(levels, "levels", allow_zero=True)
+        self.base_width = check_int(base_width, "base_width")
+        self.levels = check_int(levels, "levels", minimum=0)
         self.activation = _resolve_activation(activation, "activation")
         if padding_mode not in _PADDING_MODES:
             raise ValueError(

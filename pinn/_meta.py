@@ -23,8 +23,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -34,28 +32,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dmech._checks import check_int, check_positive_float
 from dmech._custom_types import Array, Float, Int, Key, PyTree
 
 __all__ = ["Reptile", "ReptileResult", "ReptileState", "adapt", "reptile"]
 
 TaskLoss = Callable[[PyTree, PyTree], Array]
 TaskSampler = Callable[[Key], PyTree]
-
-
-def _positive_int(value: object, argname: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{argname}` must be a positive int; got {value!r}.")
-    return int(value)
-
-
-def _positive_float(value: object, argname: str, upper: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{argname}` must be a positive number; got {value!r}.")
-    number = float(value)
-    if not (math.isfinite(number) and 0 < number <= upper):
-        bound = "" if math.isinf(upper) else f" at most {upper}"
-        raise ValueError(f"`{argname}` must be a positive number{bound}; got {number}.")
-    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,14 +63,14 @@ class Reptile:
     anneal: bool = True
 
     def __post_init__(self) -> None:
-        _positive_int(self.inner_steps, "inner_steps")
-        _positive_float(self.inner_learning_rate, "inner_learning_rate")
-        _positive_float(self.outer_step_size, "outer_step_size", upper=1.0)
+        check_int(self.inner_steps, "inner_steps")
+        check_positive_float(self.inner_learning_rate, "inner_learning_rate")
+        check_positive_float(self.outer_step_size, "outer_step_size", upper=1.0)
         if self.inner_optimizer not in ("adam", "sgd"):
             raise ValueError(
                 f"`inner_optimizer` must be 'adam' or 'sgd'; got {self.inner_optimizer!r}."
             )
-        _positive_int(self.tasks_per_step, "tasks_per_step")
+        check_int(self.tasks_per_step, "tasks_per_step")
 
     def optimizer(self) -> optax.GradientTransformation:
         """The inner optimiser."""
@@ -253,8 +236,8 @@ def reptile(
         raise TypeError(f"`task_loss` must be callable; got {type(task_loss).__name__}.")
     if not callable(sample_task):
         raise TypeError(f"`sample_task` must be callable; got {type(sample_task).__name__}.")
-    outer_steps = _positive_int(outer_steps, "outer_steps")
-    steps_per_call = _positive_int(steps_per_call, "steps_per_call")
+    outer_steps = check_int(outer_steps, "outer_steps")
+    steps_per_call = check_int(steps_per_call, "steps_per_call")
     config = Reptile() if config is None else config
     if not isinstance(config, Reptile):
         raise TypeError(f"`config` must be a pinn.Reptile; got {type(config).__name__}.")

@@ -25,8 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dmech._checks import check_int
 from dmech._custom_types import Array, ArrayLike, DTypeLike, Float, Key, PyTree
 from dmech.nn import activation as resolve_activation
+from dmech.nn._misc import check_size_or_scalar, floating_dtype
 
 __all__ = [
     "FactorisedLinear",
@@ -34,30 +36,6 @@ __all__ = [
     "PirateNet",
     "random_weight_factorisation",
 ]
-
-
-def _positive_int(value: object, argname: str, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{argname}` must be an int; got {type(value).__name__}.")
-    if value < (0 if allow_zero else 1):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"`{argname}` must be a {kind} int; got {value}.")
-    return int(value)
-
-
-def _size_or_scalar(value: object, argname: str) -> int | Literal["scalar"]:
-    if value == "scalar":
-        return "scalar"
-    return _positive_int(value, argname)
-
-
-def _float_dtype(dtype: DTypeLike | None) -> np.dtype:
-    if dtype is None:
-        return np.dtype(jax.dtypes.canonicalize_dtype(float))
-    resolved = np.dtype(dtype)
-    if not jnp.issubdtype(resolved, jnp.floating):
-        raise TypeError(f"`dtype` must be a real floating dtype; got {resolved}.")
-    return resolved
 
 
 @functools.partial(jax.jit, static_argnames=("shapes", "dtype"))
@@ -179,12 +157,12 @@ class ModifiedMLP(eqx.Module):
         Raises:
             ValueError/TypeError: naming the argument.
         """
-        self.in_size = _positive_int(in_size, "in_size")
-        self.out_size = _size_or_scalar(out_size, "out_size")
-        self.width = _positive_int(width, "width")
-        self.depth = _positive_int(depth, "depth")
+        self.in_size = check_int(in_size, "in_size")
+        self.out_size = check_size_or_scalar(out_size, "out_size")
+        self.width = check_int(width, "width")
+        self.depth = check_int(depth, "depth")
         self.activation = resolve_activation(activation)
-        dtype_ = _float_dtype(dtype)
+        dtype_ = floating_dtype(dtype)
         n_in = _embedding_size(embedding, self.in_size)
         n_out = 1 if self.out_size == "scalar" else self.out_size
         hidden = [(n_in, self.width)] + [(self.width, self.width)] * (self.depth - 1)
@@ -308,12 +286,12 @@ class PirateNet(eqx.Module):
         Raises:
             ValueError/TypeError: naming the argument.
         """
-        self.in_size = _positive_int(in_size, "in_size")
-        self.out_size = _size_or_scalar(out_size, "out_size")
-        self.width = _positive_int(width, "width")
-        self.depth = _positive_int(depth, "depth")
+        self.in_size = check_int(in_size, "in_size")
+        self.out_size = check_size_or_scalar(out_size, "out_size")
+        self.width = check_int(width, "width")
+        self.depth = check_int(depth, "depth")
         self.activation = resolve_activation(activation)
-        dtype_ = _float_dtype(dtype)
+        dtype_ = floating_dtype(dtype)
         size = _embedding_size(embedding, self.in_size)
         n_out = 1 if self.out_size == "scalar" else self.out_size
         block = [(size, self.width), (self.width, self.width), (self.width, size)]

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dmech._checks import check_int, check_positive_float
 from dmech._custom_types import Array, ArrayLike, DTypeLike, Float
 from dmech.cfd import burgers_cole_hopf
 from dmech.cfd._burgers import _etdrk4_series
@@ -39,21 +40,6 @@ __all__ = [
     "sine_solution",
     "space_time_points",
 ]
-
-
-def _positive_int(value: object, argname: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{argname}` must be a positive int; got {value!r}.")
-    return int(value)
-
-
-def _positive_float(value: object, argname: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{argname}` must be a positive number; got {value!r}.")
-    number = float(value)
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"`{argname}` must be a positive number; got {number}.")
-    return number
 
 
 def _dtype(dtype: DTypeLike | None) -> np.dtype:
@@ -101,10 +87,10 @@ def burgers_reference(
         Raissi, Perdikaris and Karniadakis (2019), J. Comput. Phys. 378, 686-707.
         Cole (1951), Quart. Appl. Math. 9, 225-236.
     """
-    nu = _positive_float(nu, "nu")
-    num_x = _positive_int(num_x, "num_x")
-    num_t = _positive_int(num_t, "num_t")
-    t_final = _positive_float(t_final, "t_final")
+    nu = check_positive_float(nu, "nu")
+    num_x = check_int(num_x, "num_x")
+    num_t = check_int(num_t, "num_t")
+    t_final = check_positive_float(t_final, "t_final")
     dtype_ = _dtype(dtype)
     x = jnp.linspace(-1.0, 1.0, num_x, dtype=dtype_)
     t = jnp.linspace(0.0, t_final, num_t, dtype=dtype_)
@@ -156,11 +142,11 @@ def allen_cahn_reference(
         time-stepping for stiff PDEs", SIAM J. Sci. Comput. 26, 1214-1233. Raissi,
         Perdikaris and Karniadakis (2019), J. Comput. Phys. 378, 686-707.
     """
-    num_x = _positive_int(num_x, "num_x")
-    num_t = _positive_int(num_t, "num_t")
-    steps = _positive_int(steps, "steps")
-    t_final = _positive_float(t_final, "t_final")
-    diffusion = _positive_float(diffusion, "diffusion")
+    num_x = check_int(num_x, "num_x")
+    num_t = check_int(num_t, "num_t")
+    steps = check_int(steps, "steps")
+    t_final = check_positive_float(t_final, "t_final")
+    diffusion = check_positive_float(diffusion, "diffusion")
     if isinstance(reaction, bool) or not isinstance(reaction, numbers.Real):
         raise ValueError(f"`reaction` must be a number; got {reaction!r}.")
     if num_t > 1 and steps % (num_t - 1):

@@ -21,6 +21,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dmech._checks import check_int
 from dmech._custom_types import Array, DTypeLike, Key
 
 from ._domains import AbstractDomain
@@ -36,16 +37,8 @@ __all__ = [
 ResidualSize = Callable[[Array], Array]
 
 
-def _positive_int(value: object, argname: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{argname}` must be a positive int; got {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"`{argname}` must be a positive int; got {value}.")
-    return int(value)
-
-
 def _every(value: object) -> int | None:
-    return None if value is None else _positive_int(value, "every")
+    return None if value is None else check_int(value, "every")
 
 
 def _check_domain(domain: object, where: object) -> tuple[AbstractDomain, str]:
@@ -131,7 +124,7 @@ class Sampler(AbstractSampler):
             ``every``).
         """
         self.domain, self.where = _check_domain(domain, where)
-        self.n = _positive_int(n, "n")
+        self.n = check_int(n, "n")
         self.method = check_method(method)
         self.every = _every(every)
 
@@ -215,16 +208,16 @@ class ResidualAdaptiveSampler(AbstractSampler):
         ValueError/TypeError: naming the argument (``num_candidates < n`` included).
         """
         self.domain, self.where = _check_domain(domain, where)
-        self.n = _positive_int(n, "n")
+        self.n = check_int(n, "n")
         candidates = 10 * self.n if num_candidates is None else num_candidates
-        self.num_candidates = _positive_int(candidates, "num_candidates")
+        self.num_candidates = check_int(candidates, "num_candidates")
         if self.num_candidates < self.n:
             raise ValueError(
                 f"`num_candidates` must be at least n = {self.n}; got {self.num_candidates}."
             )
         self.k = _non_negative(k, "k")
         self.c = _non_negative(c, "c")
-        self.every = _positive_int(every, "every")
+        self.every = check_int(every, "every")
         self.method = check_method(method)
 
     @property
@@ -306,11 +299,11 @@ class ResidualRefinementSampler(AbstractSampler):
         ValueError/TypeError: naming the argument.
         """
         self.domain, self.where = _check_domain(domain, where)
-        self.n = _positive_int(n, "n")
-        self.num_added = _positive_int(num_added, "num_added")
-        self.max_rounds = _positive_int(max_rounds, "max_rounds")
+        self.n = check_int(n, "n")
+        self.num_added = check_int(num_added, "num_added")
+        self.max_rounds = check_int(max_rounds, "max_rounds")
         candidates = 10 * self.num_added if num_candidates is None else num_candidates
-        self.num_candidates = _positive_int(candidates, "num_candidates")
+        self.num_candidates = check_int(candidates, "num_candidates")
         if self.num_candidates < self.num_added:
             raise ValueError(
                 f"`num_candidates` must be at least num_added = {self.num_added}; got "
@@ -318,7 +311,7 @@ class ResidualRefinementSampler(AbstractSampler):
             )
         self.k = _non_negative(k, "k")
         self.c = _non_negative(c, "c")
-        self.every = _positive_int(every, "every")
+        self.every = check_int(every, "every")
         self.method = check_method(method)
 
     @property

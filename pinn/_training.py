@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dmech._checks import check_int, check_positive_float
 from dmech._custom_types import Array, ArrayLike, Float, Key, PyTree
 from dmech.train import TrainingDivergedError
 
@@ -76,24 +77,6 @@ STOP_REASONS: dict[str, str] = {
 }
 
 
-def _positive_int(value: object, argname: str, *, allow_zero: bool = False) -> int:
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not ok or int(value) < (0 if allow_zero else 1):  # type: ignore[call-overload]
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"`{argname}` must be a {kind} int; got {value!r}.")
-    return int(value)  # type: ignore[call-overload]
-
-
-def _positive_float(value: object, argname: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{argname}` must be a number; got {value!r}.")
-    number = float(value)
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"`{argname}` must be a finite {kind} number; got {number}.")
-    return number
-
-
 @dataclasses.dataclass(frozen=True)
 class Adam:
     r"""The Adam phase: ``steps`` steps of Adam (Kingma and Ba 2015) with a linear warm-up
@@ -119,12 +102,12 @@ class Adam:
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
-        _positive_int(self.steps, "steps", allow_zero=True)
-        _positive_float(self.learning_rate, "learning_rate")
-        _positive_int(self.warmup_steps, "warmup_steps", allow_zero=True)
+        check_int(self.steps, "steps", minimum=0)
+        check_positive_float(self.learning_rate, "learning_rate")
+        check_int(self.warmup_steps, "warmup_steps", minimum=0)
         if not (isinstance(self.decay_rate, numbers.Real) and 0 < self.decay_rate <= 1):
             raise ValueError(f"`decay_rate` must be in (0, 1]; got {self.decay_rate!r}.")
-        _positive_int(self.decay_steps, "decay_steps")
+        check_int(self.decay_steps, "decay_steps")
 
     def schedule(self) -> optax.Schedule:
         """The learning rate as a function of the step."""
@@ -173,13 +156,13 @@ class LBFGS:
     resample_every: int | None = None
 
     def __post_init__(self) -> None:
-        _positive_int(self.max_iterations, "max_iterations", allow_zero=True)
-        _positive_float(self.gradient_tolerance, "gradient_tolerance", allow_zero=True)
-        _positive_float(self.loss_tolerance, "loss_tolerance", allow_zero=True)
-        _positive_int(self.memory_size, "memory_size")
-        _positive_int(self.max_linesearch_steps, "max_linesearch_steps")
+        check_int(self.max_iterations, "max_iterations", minimum=0)
+        check_positive_float(self.gradient_tolerance, "gradient_tolerance", allow_zero=True)
+        check_positive_float(self.loss_tolerance, "loss_tolerance", allow_zero=True)
+        check_int(self.memory_size, "memory_size")
+        check_int(self.max_linesearch_steps, "max_linesearch_steps")
         if self.resample_every is not None:
-            _positive_int(self.resample_every, "resample_every")
+            check_int(self.resample_every, "resample_every")
 
     def optimizer(self) -> optax.GradientTransformationExtraArgs:
         """The optax transformation."""
@@ -232,7 +215,7 @@ class Reference(eqx.Module):
         self.solution = solution
         self.points = points
         self.values = values
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.batch_size = check_int(batch_size, "batch_size")
 
     def error(self, params: Any) -> Array:
         """The relative L2 error of ``solution(params, ·)`` (a scalar)."""
@@ -447,17 +430,17 @@ def train(
         )
     if reference is not None and not isinstance(reference, Reference):
         raise TypeError(f"`reference` must be a pinn.Reference; got {type(reference).__name__}.")
-    eval_every = _positive_int(eval_every, "eval_every")
+    eval_every = check_int(eval_every, "eval_every")
     if target_error is not None:
-        target_error = _positive_float(target_error, "target_error")
+        target_error = check_positive_float(target_error, "target_error")
         if reference is None:
             raise ValueError("`target_error` needs a `reference` to measure the error against.")
     if time_limit is not None:
-        time_limit = _positive_float(time_limit, "time_limit")
+        time_limit = check_positive_float(time_limit, "time_limit")
     if (checkpoint is None) != (checkpoint_every is None):
         raise ValueError("`checkpoint` and `checkpoint_every` must be given together.")
     if checkpoint_every is not None:
-        checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every")
+        checkpoint_every = check_int(checkpoint_every, "checkpoint_every")
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
     lbfgs_iterations = 0 if lbfgs is None else lbfgs.max_iterations

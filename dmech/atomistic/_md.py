@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_int, check_positive_float
 from .._custom_types import Array, Key
 from ._extxyz import write_extxyz
 from ._jax_md import simulate
@@ -64,12 +65,6 @@ class MDBlowUpError(RuntimeError):
     def __init__(self, message: str, step: int):
         super().__init__(message)
         self.step = step
-
-
-def _positive(value: float, name: str) -> float:
-    if not (np.isfinite(float(value)) and float(value) > 0):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return float(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +119,7 @@ class NVE(AbstractEnsemble):
     dt: float = eqx.field(static=True)
 
     def __init__(self, dt: float):
-        self.dt = _positive(dt, "dt")
+        self.dt = check_positive_float(dt, "dt")
 
     def simulator(self, energy_fn, shift_fn):
         return simulate.nve(energy_fn, shift_fn, self.dt)
@@ -147,9 +142,9 @@ class NVTLangevin(AbstractEnsemble):
     friction: float = eqx.field(static=True)
 
     def __init__(self, dt: float, kT: float, *, friction: float = 1.0):
-        self.dt = _positive(dt, "dt")
-        self.target_kT = jnp.asarray(_positive(kT, "kT"))
-        self.friction = _positive(friction, "friction")
+        self.dt = check_positive_float(dt, "dt")
+        self.target_kT = jnp.asarray(check_positive_float(kT, "kT"))
+        self.friction = check_positive_float(friction, "friction")
 
     @property
     def kT(self) -> float:
@@ -184,12 +179,10 @@ class NVTNoseHoover(AbstractEnsemble):
     chain_length: int = eqx.field(static=True)
 
     def __init__(self, dt: float, kT: float, *, tau: float | None = None, chain_length: int = 5):
-        self.dt = _positive(dt, "dt")
-        self.target_kT = jnp.asarray(_positive(kT, "kT"))
-        self.tau = 100 * self.dt if tau is None else _positive(tau, "tau")
-        if int(chain_length) != chain_length or chain_length < 1:
-            raise ValueError(f"chain_length must be a positive integer, got {chain_length!r}")
-        self.chain_length = int(chain_length)
+        self.dt = check_positive_float(dt, "dt")
+        self.target_kT = jnp.asarray(check_positive_float(kT, "kT"))
+        self.tau = 100 * self.dt if tau is None else check_positive_float(tau, "tau")
+        self.chain_length = check_int(chain_length, "chain_length")
 
     @property
     def kT(self) -> float:
@@ -239,16 +232,20 @@ class NPTNoseHoover(AbstractEnsemble):
         tau_thermostat: float | None = None,
         tau_barostat: float | None = None,
     ):
-        self.dt = _positive(dt, "dt")
-        self.target_kT = jnp.asarray(_positive(kT, "kT"))
+        self.dt = check_positive_float(dt, "dt")
+        self.target_kT = jnp.asarray(check_positive_float(kT, "kT"))
         if not np.isfinite(float(pressure)):
             raise ValueError(f"pressure must be finite, got {pressure!r}")
         self.pressure = jnp.asarray(float(pressure))
         self.tau_thermostat = (
-            100 * self.dt if tau_thermostat is None else _positive(tau_thermostat, "tau_thermostat")
+            100 * self.dt
+            if tau_thermostat is None
+            else check_positive_float(tau_thermostat, "tau_thermostat")
         )
         self.tau_barostat = (
-            1000 * self.dt if tau_barostat is None else _positive(tau_barostat, "tau_barostat")
+            1000 * self.dt
+            if tau_barostat is None
+            else check_positive_float(tau_barostat, "tau_barostat")
         )
 
     @property

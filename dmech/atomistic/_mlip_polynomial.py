@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_int
 from .._custom_types import Array, Bool, Float, Int
 from ._mlip_data import (
     AbstractLearnedPotential,
@@ -32,12 +33,6 @@ __all__ = [
     "PolynomialPotential",
     "fit_polynomial_potential",
 ]
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _legendre_coefficients(l_max: int) -> np.ndarray:
@@ -165,16 +160,16 @@ class PolynomialBasis(eqx.Module):
                 ``{2, 3, 4}``, ``n_angular``/``n_product`` above ``n_radial`` or a negative
                 ``core_strength``.
         """
-        self.n_species = _positive_int(n_species, "n_species")
+        self.n_species = check_int(n_species, "n_species")
         if not 0 <= float(inner_cutoff) < float(cutoff):
             raise ValueError(f"cutoff ({cutoff!r}) must exceed inner_cutoff ({inner_cutoff!r}) "
                              "and inner_cutoff must be non-negative")  # fmt: skip
         self.cutoff = float(cutoff)
         self.inner_cutoff = float(inner_cutoff)
-        self.n_radial = _positive_int(n_radial, "n_radial")
-        self.n_angular = _positive_int(n_angular, "n_angular")
-        self.n_product = _positive_int(n_product, "n_product", minimum=0)
-        self.l_max = _positive_int(l_max, "l_max", minimum=0)
+        self.n_radial = check_int(n_radial, "n_radial")
+        self.n_angular = check_int(n_angular, "n_angular")
+        self.n_product = check_int(n_product, "n_product", minimum=0)
+        self.l_max = check_int(l_max, "l_max", minimum=0)
         if self.l_max > 6:
             raise ValueError(f"l_max must be at most 6, got {l_max!r}")
         if body_order not in (2, 3, 4):

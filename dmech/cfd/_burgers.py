@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_positive_float
 from .._custom_types import Array, ArrayLike, Float, ScalarLike
 from .._static import is_concrete
 from ..geometry import Grid
@@ -65,15 +66,6 @@ def _check_dt(dt: Any) -> float:
     if not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be positive and finite, got {dt}")
     return dt
-
-
-def _check_positive_static(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be positive and finite, got {value}")
-    return value
 
 
 def _as_field(u0: Any, n: int, who: str) -> Array:
@@ -257,14 +249,14 @@ class SpectralBurgers(eqx.Module):
         self.nu = scalar_leaf(nu, "nu", positive=True)
         self.dt = _check_dt(dt)
         self.dealias = bool(dealias)
-        cfl = _check_positive_static(max_cfl, "max_cfl")
+        cfl = None if max_cfl is None else check_positive_float(max_cfl, "max_cfl")
         if cfl is None:
             cfl = 2 * math.sqrt(2) / (2 * math.pi / 3 if self.dealias else math.pi)
         self.max_cfl = cfl
         if phi not in ("series", "contour"):
             raise ValueError(f"phi must be 'series' or 'contour', got {phi!r}")
         self.phi = phi
-        speed = _check_positive_static(max_speed, "max_speed")
+        speed = None if max_speed is None else check_positive_float(max_speed, "max_speed")
         if speed is not None:
             check_time_step(self.dt, cfl * grid.spacing[0] / speed, "advective CFL")
 
@@ -506,10 +498,10 @@ class FiniteVolumeBurgers(eqx.Module):
         else:
             self.left = scalar_leaf(0.0 if left is None else left, "left", positive=False)
             self.right = scalar_leaf(0.0 if right is None else right, "right", positive=False)
-        cfl = _check_positive_static(max_cfl, "max_cfl")
+        cfl = None if max_cfl is None else check_positive_float(max_cfl, "max_cfl")
         assert cfl is not None
         self.max_cfl = cfl
-        speed = _check_positive_static(max_speed, "max_speed")
+        speed = None if max_speed is None else check_positive_float(max_speed, "max_speed")
         if is_concrete(self.nu):
             nu_value = float(np.asarray(self.nu))
             if speed is not None:

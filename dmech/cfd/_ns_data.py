@@ -18,6 +18,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
+from .._checks import check_int, check_positive_float
 from .._custom_types import Array, DTypeLike, NumpyArray
 from ..data import cache_dir, load_or_generate
 from ..geometry import Grid
@@ -161,15 +162,9 @@ def navier_stokes_dataset(
 def _check_params(**params: Any) -> dict[str, Any]:
     for name in ("n_samples", "resolution", "output_resolution", "seed"):
         value = params[name]
-        minimum = 0 if name == "seed" else 1
-        if isinstance(value, bool) or int(value) != value or value < minimum:
-            raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-        params[name] = int(value)
+        params[name] = check_int(value, name, minimum=0 if name == "seed" else 1)
     for name in ("viscosity", "final_time", "snapshot_interval", "dt", "alpha", "tau"):
-        value = float(params[name])
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be positive and finite, got {params[name]!r}")
-        params[name] = value
+        params[name] = check_positive_float(params[name], name)
     params["forcing_amplitude"] = float(params["forcing_amplitude"])
     if params["resolution"] % params["output_resolution"]:
         raise ValueError(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_int, check_positive_float
 from .._custom_types import ArrayLike, Float, NumpyArray
 from ._cell_types import _QUADRATIC, cell_type
 from ._mesh import Mesh
@@ -18,12 +19,6 @@ __all__ = [
     "rectangle_mesh",
     "to_quadratic",
 ]
-
-
-def _check_count(value: object, argname: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"`{argname}` must be a positive integer; got {value!r}.")
-    return int(value)
 
 
 def _check_bounds(lower: object, upper: object, dim: int) -> tuple[NumpyArray, NumpyArray]:
@@ -78,7 +73,7 @@ def interval_mesh(
         9
     """
     name = _supported(cell_type, ("line2", "line3"))
-    n = _check_count(n, "n")
+    n = check_int(n, "n")
     lo, hi = _check_bounds(lower, upper, 1)
     points = _grid_points([n], lo, hi)
     cells = np.stack([np.arange(n), np.arange(1, n + 1)], axis=1)
@@ -134,8 +129,8 @@ def rectangle_mesh(
     """
     name = _supported(cell_type, ("tri3", "tri6", "quad4", "quad8", "quad9"))
     _supported(diagonal, ("right", "left", "crossed"), "diagonal")
-    nx = _check_count(nx, "nx")
-    ny = _check_count(ny, "ny")
+    nx = check_int(nx, "nx")
+    ny = check_int(ny, "ny")
     lo, hi = _check_bounds(lower, upper, 2)
     points = _grid_points([nx, ny], lo, hi)
     i, j = (
@@ -223,9 +218,9 @@ def box_mesh(
         (27, 48)
     """
     name = _supported(cell_type, ("hex8", "hex20", "hex27", "tet4", "tet10"))
-    nx = _check_count(nx, "nx")
-    ny = _check_count(ny, "ny")
-    nz = _check_count(nz, "nz")
+    nx = check_int(nx, "nx")
+    ny = check_int(ny, "ny")
+    nz = check_int(nz, "nz")
     lo, hi = _check_bounds(lower, upper, 3)
     points = _grid_points([nx, ny, nz], lo, hi)
     grids = np.meshgrid(np.arange(nx), np.arange(ny), np.arange(nz), indexing="ij")
@@ -389,8 +384,8 @@ def quadrilateral_mesh(
     """
     name = _supported(cell_type, ("tri3", "tri6", "quad4", "quad8", "quad9"))
     _supported(diagonal, ("right", "left", "crossed"), "diagonal")
-    nx = _check_count(nx, "nx")
-    ny = _check_count(ny, "ny")
+    nx = check_int(nx, "nx")
+    ny = check_int(ny, "ny")
     try:
         p = np.asarray(corners, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -464,15 +459,15 @@ def annulus_mesh(
     """
     name = _supported(cell_type, ("tri3", "tri6", "quad4", "quad8", "quad9"))
     _supported(diagonal, ("right", "left", "crossed"), "diagonal")
-    nr = _check_count(nr, "nr")
-    ntheta = _check_count(ntheta, "ntheta")
-    a = _check_positive(inner_radius, "inner_radius")
-    b = _check_positive(outer_radius, "outer_radius")
+    nr = check_int(nr, "nr")
+    ntheta = check_int(ntheta, "ntheta")
+    a = check_positive_float(inner_radius, "inner_radius")
+    b = check_positive_float(outer_radius, "outer_radius")
     if b <= a:
         raise ValueError(
             f"`outer_radius` must exceed `inner_radius`; got {outer_radius!r} and {inner_radius!r}."
         )
-    alpha = _check_positive(angle, "angle")
+    alpha = check_positive_float(angle, "angle")
     full = bool(np.isclose(alpha, 2 * np.pi, rtol=1e-12, atol=0.0))
     if alpha > 2 * np.pi and not full:
         raise ValueError(f"`angle` must lie in (0, 2 pi] radians; got {angle!r}.")
@@ -490,16 +485,6 @@ def annulus_mesh(
     theta = st[:, 1] * alpha
     points = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
     return Mesh(points, cells, name)
-
-
-def _check_positive(value: object, argname: str) -> float:
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"`{argname}` must be a positive number; got {value!r}.") from None
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"`{argname}` must be a finite positive number; got {value!r}.")
-    return v
 
 
 def _merge_seam(st: NumpyArray, cells: NumpyArray, ns: int) -> tuple[NumpyArray, NumpyArray]:

@@ -10,15 +10,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from .._checks import check_int, check_positive_float
 from .._custom_types import Array, ArrayLike, DTypeLike, Float, Key, ScalarLike
-from ._misc import (
-    check_input,
-    check_positive_float,
-    check_size,
-    check_size_or_scalar,
-    floating_dtype,
-    size_as_int,
-)
+from ._misc import check_input, check_size_or_scalar, floating_dtype, size_as_int
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "dtype"))
@@ -99,7 +93,7 @@ class FourierFeatures(eqx.Module):
             ValueError: for a 64-bit `dtype` while JAX's 64-bit mode is off.
         """
         in_size = check_size_or_scalar(in_size, "in_size")
-        num_features = check_size(num_features, "num_features")
+        num_features = check_int(num_features, "num_features")
         scale = check_positive_float(scale, "scale")
         if not isinstance(trainable, bool):
             raise TypeError(f"`trainable` must be a bool; got {trainable!r}.")

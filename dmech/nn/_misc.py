@@ -7,18 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_int
 from .._custom_types import DTypeLike
-
-
-def check_size(value: object, argname: str, *, allow_zero: bool = False) -> int:
-    """Return `value` as a positive (or, with `allow_zero`, non-negative) Python int."""
-    expected = "a non-negative int" if allow_zero else "a positive int"
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{argname}` must be {expected}; got {type(value).__name__}.")
-    size = int(value)
-    if size < 0 or (size == 0 and not allow_zero):
-        raise ValueError(f"`{argname}` must be {expected}; got {size}.")
-    return size
 
 
 def check_size_or_scalar(value: object, argname: str) -> int | Literal["scalar"]:
@@ -31,17 +21,7 @@ def check_size_or_scalar(value: object, argname: str) -> int | Literal["scalar"]
         raise TypeError(
             f'`{argname}` must be a positive int or "scalar"; got {type(value).__name__}.'
         )
-    return check_size(value, argname)
-
-
-def check_positive_float(value: object, argname: str) -> float:
-    """Return `value` as a Python float, requiring it to be finite and positive."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{argname}` must be a positive float; got {type(value).__name__}.")
-    value = float(value)
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"`{argname}` must be finite and positive; got {value}.")
-    return value
+    return check_int(value, argname)
 
 
 def floating_dtype(dtype: DTypeLike | None, argname: str = "dtype") -> np.dtype:

@@ -6,17 +6,11 @@ from typing import Literal
 
 import equinox as eqx
 
+from .._checks import check_int, check_positive_float
 from .._custom_types import Array, ArrayLike, DTypeLike, Float, Key
 from ._activation import _identity, _resolve_activation
 from ._init import INITIALISATIONS, init_dense_layers
-from ._misc import (
-    check_input,
-    check_positive_float,
-    check_size,
-    check_size_or_scalar,
-    floating_dtype,
-    size_as_int,
-)
+from ._misc import check_input, check_size_or_scalar, floating_dtype, size_as_int
 
 
 class MLP(eqx.Module):
@@ -141,8 +135,8 @@ class MLP(eqx.Module):
         """
         in_size = check_size_or_scalar(in_size, "in_size")
         out_size = check_size_or_scalar(out_size, "out_size")
-        width = check_size(width, "width")
-        depth = check_size(depth, "depth", allow_zero=True)
+        width = check_int(width, "width")
+        depth = check_int(depth, "depth", minimum=0)
         activation_fn = _resolve_activation(activation, "activation")
         final_activation_fn: Callable[[Array], Array]
         if final_activation is None:

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_int
 from .._custom_types import Array, Float
 from ..data import load_tree, save_tree
 from ._mma import mma_init, mma_update
@@ -259,8 +260,7 @@ def _check_arguments(
         ("checkpoint_every", checkpoint_every),
         ("objective_window", objective_window),
     ):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value}")
+        check_int(value, name)
     betas = tuple(float(b) for b in betas)
     if not betas or any(not b > 0 for b in betas):
         raise ValueError(f"betas must be a non-empty sequence of positive numbers, got {betas}")

@@ -19,6 +19,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from .._checks import check_int
 from .._custom_types import Key, PyTree
 
 _GENERATOR = "dmech.train.fit"
@@ -196,11 +197,11 @@ def fit(
         >>> bool(result.history["loss"][-1] < result.history["loss"][0])
         True
     """
-    _check_positive_int("steps", steps)
+    check_int(steps, "steps")
     num_data = _check_data(data, batch_size)
     for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
         if value is not None:
-            _check_positive_int(name, value)
+            check_int(value, name)
     if eval_fn is not None and eval_every is None:
         raise ValueError("eval_every is required when eval_fn is given")
     if early_stopping is not None and eval_every is None:
@@ -475,15 +476,10 @@ def _key_fingerprint(key) -> list[int]:
 # --- argument checks and helpers -------------------------------------------------------------
 
 
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def _check_data(data, batch_size) -> int | None:
     leaves = jax.tree_util.tree_leaves(data)
     if batch_size is not None:
-        _check_positive_int("batch_size", batch_size)
+        check_int(batch_size, "batch_size")
         if not leaves:
             raise ValueError("batch_size needs data to draw batches from")
     if not leaves:
@@ -505,7 +501,7 @@ def _check_data(data, batch_size) -> int | None:
 def _steps_per_call(requested, eval_every, checkpoint_every, steps) -> int:
     intervals = [i for i in (eval_every, checkpoint_every) if i is not None]
     if requested is not None:
-        _check_positive_int("steps_per_call", requested)
+        check_int(requested, "steps_per_call")
         for interval in intervals:
             if interval % requested:
                 raise ValueError(

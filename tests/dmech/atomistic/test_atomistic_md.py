@@ -128,7 +128,7 @@ def test_bad_md_input_raises():
         run_md(LennardJones(), crystal, NVE(0.005), 150, key=jax.random.key(0), kT_initial=0.1)
     with pytest.raises(ValueError, match="kT_initial is required"):
         run_md(LennardJones(), crystal, NVE(0.005), 100, key=jax.random.key(0))
-    with pytest.raises(ValueError, match="dt must be positive"):
+    with pytest.raises(ValueError, match="`dt` must be finite and a positive number"):
         NVE(0.0)
-    with pytest.raises(ValueError, match="kT must be positive"):
+    with pytest.raises(ValueError, match="`kT` must be finite and a positive number"):
         NVTLangevin(0.005, -1.0)
