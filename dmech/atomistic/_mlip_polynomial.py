@@ -17,6 +17,7 @@ import numpy as np
 
 from .._checks import check_int
 from .._custom_types import Array, Bool, Float, Int
+from .._voigt import VOIGT_PAIRS
 from ._mlip_data import (
     AbstractLearnedPotential,
     AtomisticDataset,
@@ -454,8 +455,7 @@ def _design_rows(basis, positions, box, species, atom_mask, index, mask):
     d_positions = d_positions.at[index, :, owner].add(jacobian)
     d_positions = d_positions.at[jnp.arange(n), :, species].add(-jnp.sum(jacobian, axis=1))
     virial = jnp.einsum("ikaf,ikb,is->absf", jacobian, vectors, onehot)
-    voigt = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
-    d_strain = jnp.stack([0.5 * (virial[a, b] + virial[b, a]) for a, b in voigt])
+    d_strain = jnp.stack([0.5 * (virial[a, b] + virial[b, a]) for a, b in VOIGT_PAIRS])
     return value, d_positions.reshape(3 * n, -1), d_strain.reshape(6, -1)
 
 

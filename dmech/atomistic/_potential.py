@@ -29,9 +29,9 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .._custom_types import Array, Float, Int, Scalar
+from .._voigt import from_voigt, to_voigt
 from ._neighbors import NeighborList, neighbor_list_overflowed
 from ._structures import Box, Structure, check_structure
 
@@ -317,28 +317,3 @@ def stress(
         potential, strain, positions, box, species, neighbors
     )
     return gradient / jnp.abs(jnp.linalg.det(box))
-
-
-_VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
-
-
-def to_voigt(tensor: Float[Array, "... 3 3"]) -> Float[Array, "... 6"]:
-    """A symmetric ``(..., 3, 3)`` stress in Voigt order ``(xx, yy, zz, yz, xz, xy)``."""
-    tensor = jnp.asarray(tensor)
-    return jnp.stack([tensor[..., i, j] for i, j in _VOIGT], axis=-1)
-
-
-def from_voigt(vector: Float[Array, "... 6"]) -> Float[Array, "... 3 3"]:
-    """The symmetric ``(..., 3, 3)`` tensor of a Voigt stress ``(xx, yy, zz, yz, xz, xy)``."""
-    v = jnp.asarray(vector)
-    rows = [
-        [v[..., 0], v[..., 5], v[..., 4]],
-        [v[..., 5], v[..., 1], v[..., 3]],
-        [v[..., 4], v[..., 3], v[..., 2]],
-    ]
-    return jnp.stack([jnp.stack(row, axis=-1) for row in rows], axis=-2)
-
-
-def voigt_index_array() -> np.ndarray:
-    """The ``(6, 2)`` tensor indices of the Voigt components."""
-    return np.array(_VOIGT)

@@ -19,27 +19,12 @@ import numpy as np
 
 from .._custom_types import Array, ArrayLike, Float, Scalar
 from .._static import is_concrete
+from .._voigt import stiffness_to_tensor, tensor_to_stiffness
 from ..atomistic import EV_PER_A3_TO_GPA, AbstractPotential, Structure, elastic_constants
 from ..fem import DirichletBC, FunctionSpace, LinearElasticResult, solve_linear_elasticity
 from ..geometry import BoundaryFacets, rectangle_mesh, select_facets, select_nodes
 
-# Voigt index of each symmetric pair (i, j): xx, yy, zz, yz, xz, xy.
-_VOIGT = np.array([[0, 5, 4], [5, 1, 3], [4, 3, 2]])
-# The index pair (i, j) of each Voigt index, the inverse of _VOIGT.
-_PAIRS = np.array([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)])
 _PLANE = np.array([0, 1, 5])  # xx, yy, xy: the in-plane rows of the 3D Voigt order
-
-
-def _voigt_to_tensor(stiffness: Array) -> Array:
-    """``C_ijkl`` of a 6x6 Voigt stiffness (shape ``(..., 3, 3, 3, 3)``)."""
-    index = jnp.asarray(_VOIGT)
-    return stiffness[..., index[:, :, None, None], index[None, None, :, :]]
-
-
-def _tensor_to_voigt(tensor: Array) -> Array:
-    """The 6x6 Voigt matrix of a stiffness tensor ``C_ijkl`` (shape ``(..., 6, 6)``)."""
-    first, second = _PAIRS[:, 0], _PAIRS[:, 1]
-    return tensor[..., first[:, None], second[:, None], first[None, :], second[None, :]]
 
 
 def _check_stiffness(stiffness, name: str = "stiffness") -> Array:
@@ -123,9 +108,9 @@ def rotate_stiffness(
         if not np.allclose(host @ host.T, np.eye(3), atol=1e-6):
             raise ValueError("rotation must be orthogonal (R Rᵀ = I)")
     r = rotation.astype(stiffness.dtype)
-    tensor = _voigt_to_tensor(stiffness)
+    tensor = stiffness_to_tensor(stiffness)
     rotated = jnp.einsum("ia,jb,kc,ld,...abcd->...ijkl", r, r, r, r, tensor)
-    return _tensor_to_voigt(rotated)
+    return tensor_to_stiffness(rotated)
 
 
 def continuum_stiffness(

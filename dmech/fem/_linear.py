@@ -8,6 +8,7 @@ import numpy as np
 
 from .._custom_types import Array, ArrayLike, Float
 from .._static import StaticArray, is_concrete
+from .._voigt import VOIGT_PAIRS
 from ..geometry import BoundaryFacets, cell_type
 from ._elements import element, tabulate
 from ._solve import AbstractLinearSolver, SparseLU, linear_solve
@@ -99,9 +100,9 @@ def _voigt_map(dim: int) -> np.ndarray:
     """``P[v, i, k]``: Voigt strain ``ε_v = Σ_ik P[v,i,k] ∂_k u_i`` (engineering shears), in the
     order of :func:`_strain_displacement` (xx, yy, xy in 2D; xx, yy, zz, yz, xz, xy in 3D)."""
     if dim == 2:
-        pairs = [(0, 0), (1, 1), (0, 1)]
+        pairs: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (0, 1))
     else:
-        pairs = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
+        pairs = VOIGT_PAIRS
     p = np.zeros((len(pairs), dim, dim))
     for v, (i, k) in enumerate(pairs):
         p[v, i, k] = p[v, k, i] = 1.0

@@ -34,29 +34,12 @@ import numpy as np
 
 from .._custom_types import Array, ArrayLike, Bool, DTypeLike, Float, PyTree
 from .._static import is_concrete
+from .._voigt import from_voigt, to_voigt
 
 _SQRT_2_3 = float(np.sqrt(2.0 / 3.0))
 
 
-# --- Voigt helpers ------------------------------------------------------------------------------
-
-
-def _voigt_to_tensor(v: Float[Array, "6"], *, engineering: bool) -> Float[Array, "3 3"]:
-    """A symmetric 3x3 tensor from Voigt ``[xx, yy, zz, yz, xz, xy]``; with ``engineering=True``
-    the shear entries are engineering strains ``γ = 2ε`` and are halved."""
-    shear = v[3:] / 2 if engineering else v[3:]
-    xx, yy, zz = v[0], v[1], v[2]
-    yz, xz, xy = shear[0], shear[1], shear[2]
-    return jnp.stack([jnp.stack([xx, xy, xz]), jnp.stack([xy, yy, yz]), jnp.stack([xz, yz, zz])])
-
-
-def _tensor_to_voigt(t: Float[Array, "3 3"], *, engineering: bool) -> Float[Array, "6"]:
-    """Voigt ``[xx, yy, zz, yz, xz, xy]`` of a symmetric 3x3 tensor; with ``engineering=True``
-    the shear entries are doubled (strain-like quantities)."""
-    shear = jnp.stack([t[1, 2], t[0, 2], t[0, 1]])
-    if engineering:
-        shear = 2 * shear
-    return jnp.concatenate([jnp.stack([t[0, 0], t[1, 1], t[2, 2]]), shear])
+# --- tensor helpers -----------------------------------------------------------------------------
 
 
 def _deviator(t: Float[Array, "3 3"]) -> Float[Array, "3 3"]:
@@ -287,9 +270,9 @@ def j2_plasticity(
 
     plastic_n = jnp.asarray(state["plastic_strain"]).astype(dtype)
     alpha_n = jnp.asarray(state["equivalent_plastic_strain"]).astype(dtype)
-    beta_n = _voigt_to_tensor(jnp.asarray(state["backstress"]).astype(dtype), engineering=False)
+    beta_n = from_voigt(jnp.asarray(state["backstress"]).astype(dtype), engineering=False)
 
-    elastic = _voigt_to_tensor(strain - plastic_n, engineering=True)
+    elastic = from_voigt(strain - plastic_n, engineering=True)
     pressure = kappa * jnp.trace(elastic)
     s_trial = 2 * mu * _deviator(elastic)
     xi = s_trial - _deviator(beta_n)
@@ -301,14 +284,14 @@ def j2_plasticity(
 
     sigma = pressure * jnp.eye(3, dtype=dtype) + s_trial - 2 * mu * dgamma * normal
     new_state = {
-        "plastic_strain": plastic_n + _tensor_to_voigt(dgamma * normal, engineering=True),
+        "plastic_strain": plastic_n + to_voigt(dgamma * normal, engineering=True),
         "equivalent_plastic_strain": alpha_n + _SQRT_2_3 * dgamma,
-        "backstress": _tensor_to_voigt(beta_n + 2 * h_kin * dgamma / 3 * normal, engineering=False),
+        "backstress": to_voigt(beta_n + 2 * h_kin * dgamma / 3 * normal, engineering=False),
     }
     new_state = {
         name: value.astype(jnp.result_type(state[name])) for name, value in new_state.items()
     }
-    return _tensor_to_voigt(sigma, engineering=False), new_state
+    return to_voigt(sigma, engineering=False), new_state
 
 
 # --- learned laws -------------------------------------------------------------------------------

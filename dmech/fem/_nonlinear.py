@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._custom_types import Array, ArrayLike, Bool, Float, Int, PyTree
+from .._voigt import from_voigt, to_voigt
 from ..geometry import BoundaryFacets
 from ._linear import DirichletBC, apply_dirichlet, external_load
 from ._solve import AbstractLinearSolver, SparseLU, linear_solve
@@ -135,22 +136,10 @@ def _embed_3d(h: Float[Array, "d d"]) -> Float[Array, "3 3"]:
     return h if d == 3 else jnp.zeros((3, 3), h.dtype).at[:d, :d].set(h)
 
 
-_VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
-
-
 def _strain_voigt(h: Float[Array, "d d"]) -> Float[Array, " 6"]:
     """3D small strain in Voigt notation (engineering shear) of a displacement gradient."""
     h3 = _embed_3d(h)
-    eps = 0.5 * (h3 + h3.T)
-    return jnp.stack([eps[i, j] * (1.0 if i == j else 2.0) for i, j in _VOIGT])
-
-
-def _stress_tensor(sigma: Float[Array, " 6"], d: int) -> Float[Array, "d d"]:
-    """The in-plane ``(d, d)`` block of a Voigt stress."""
-    s = jnp.zeros((3, 3), sigma.dtype)
-    for k, (i, j) in enumerate(_VOIGT):
-        s = s.at[i, j].set(sigma[k]).at[j, i].set(sigma[k])
-    return s[:d, :d]
+    return to_voigt(0.5 * (h3 + h3.T), engineering=True)
 
 
 class _Mechanics(eqx.Module):
@@ -176,7 +165,7 @@ class _Mechanics(eqx.Module):
             p = jax.grad(self.material)(f, params)
             return p[:d, :d], state
         sigma, new_state = self.material(_strain_voigt(h), state, params)
-        return _stress_tensor(jnp.asarray(sigma, h.dtype), d), new_state
+        return from_voigt(jnp.asarray(sigma, h.dtype))[:d, :d], new_state
 
     def _points(self, fn, n_batched):
         return _vmap_points(

@@ -13,8 +13,6 @@ import pytest
 from dmech.fem import isotropic_elasticity
 from dmech.fem._materials import (
     LearnedLaw,
-    _tensor_to_voigt,
-    _voigt_to_tensor,
     j2_initial_state,
     j2_plasticity,
     linear_elastic,
@@ -253,18 +251,6 @@ def test_elastic_step_keeps_state_and_matches_hooke(x64):
         strain - np.asarray(_PLASTIC_STATE[0])
     )
     np.testing.assert_allclose(stress, expected, rtol=1e-12, atol=1e-12 * SIGMA_Y)
-
-
-def test_voigt_helpers_round_trip(x64):
-    v = jnp.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-    strain_tensor = _voigt_to_tensor(v, engineering=True)
-    np.testing.assert_array_equal(
-        strain_tensor, [[1.0, 3.0, 2.5], [3.0, 2.0, 2.0], [2.5, 2.0, 3.0]]
-    )
-    np.testing.assert_array_equal(_tensor_to_voigt(strain_tensor, engineering=True), v)
-    np.testing.assert_array_equal(
-        _tensor_to_voigt(_voigt_to_tensor(v, engineering=False), engineering=False), v
-    )
 
 
 # --- consistent tangent -------------------------------------------------------------------------
