@@ -66,15 +66,51 @@ def _stretch(eta: Array) -> Array:
 _HESSIAN_BATCH = 24
 
 
-def _force_constants(energy, e0, u0):
-    """``∂²E/∂u∂u`` by Hessian-vector products, ``_HESSIAN_BATCH`` directions at a time
-    (one compiled loop)."""
-    gradient = jax.grad(energy, argnums=1)
+def _strained_energy(potential, positions, box, species, neighbors, voigt, displacement):
+    """The energy with the internal displacements ``u`` and then the strain ``e`` applied."""
+    stretch = _stretch(voigt_strain_tensor(voigt))
+    x = (positions + displacement.reshape(positions.shape)) @ stretch.T
+    return potential(x, stretch @ box, species, neighbors)
+
+
+# Module-level and jitted on the potential as an argument, so that a second call (another
+# potential of the same kind, new coefficients) reuses the compiled program.
+@eqx.filter_jit
+def _homogeneous(potential, positions, box, species, neighbors):
+    """The strain and displacement gradients (stress and forces), ``C⁰ V = ∂²E/∂e∂e`` and
+    ``Λ = ∂²E/∂u∂e`` at the reference: six forward-mode passes over one reverse pass, the
+    gradient being their shared primal."""
+    dtype = positions.dtype
+    gradient = jax.grad(
+        lambda e, u: _strained_energy(potential, positions, box, species, neighbors, e, u),
+        argnums=(0, 1),
+    )
+    u0 = jnp.zeros(positions.size, dtype)
+
+    def along(tangent):
+        return jax.jvp(lambda e: gradient(e, u0), (jnp.zeros(6, dtype),), (tangent,))
+
+    (gradient_e, gradient_u), (hessian_e, mixed) = jax.vmap(along, out_axes=(None, 1))(
+        jnp.eye(6, dtype=dtype)
+    )
+    return gradient_e, gradient_u, hessian_e, mixed  # mixed: (3n, 6)
+
+
+@eqx.filter_jit
+def _force_constants(potential, positions, box, species, neighbors):
+    """``H = ∂²E/∂u∂u`` at the reference by Hessian-vector products, ``_HESSIAN_BATCH``
+    directions at a time."""
+    dtype = positions.dtype
+    e0 = jnp.zeros(6, dtype)
+    gradient = jax.grad(
+        lambda u: _strained_energy(potential, positions, box, species, neighbors, e0, u)
+    )
+    u0 = jnp.zeros(positions.size, dtype)
 
     def column(direction):
-        return jax.jvp(lambda u: gradient(e0, u), (u0,), (direction,))[1]
+        return jax.jvp(gradient, (u0,), (direction,))[1]
 
-    return jax.lax.map(column, jnp.eye(u0.shape[0], dtype=u0.dtype), batch_size=_HESSIAN_BATCH)
+    return jax.lax.map(column, jnp.eye(u0.shape[0], dtype=dtype), batch_size=_HESSIAN_BATCH)
 
 
 def elastic_constants(
@@ -99,9 +135,9 @@ def elastic_constants(
     must be mechanically stable, ``H`` positive definite on the rest) and the mixed
     derivatives ``Λ = ∂²E/∂u∂e``: minimising the quadratic energy over the internal
     displacements ``u`` at fixed strain (Cowley 1988; Wallace 1972).
-    The strain Hessian comes from ``jax.hessian``, the force constants from ``3n``
-    Hessian-vector products in batches (``O(n)`` passes either way), so use the smallest
-    periodic cell wider than twice the cutoff. The reference positions must be at mechanical
+    The strain Hessian and ``Λ`` come from six forward-mode passes over the gradient, the
+    force constants from ``3n`` Hessian-vector products in batches (``O(n)`` passes), so use
+    the smallest periodic cell wider than twice the cutoff. The reference positions must be at mechanical
     equilibrium (zero forces; see `relax_positions`); at zero stress ``C`` is the stiffness of
     linear elasticity. The result is differentiable with respect to the potential's array
     leaves (``equinox.filter_grad`` of a function of ``C``: second derivatives of the energy
@@ -149,22 +185,8 @@ def elastic_constants(
         with jax.ensure_compile_time_eval():
             neighbors = NeighborListBuilder(potential.cutoff, skin=skin).allocate(positions, box)
 
-    def energy(voigt, displacement):
-        stretch = _stretch(voigt_strain_tensor(voigt))
-        x = (positions + displacement.reshape(n, 3)) @ stretch.T
-        return potential(x, stretch @ box, species, neighbors)
-
-    @jax.jit
-    def homogeneous(e, u):
-        # C⁰ V, the stress and the forces; Λ = ∂²E/∂u∂e by six forward passes
-        gradient_e, gradient_u = jax.grad(energy, argnums=(0, 1))(e, u)
-        hessian_e = jax.hessian(energy, argnums=0)(e, u)
-        mixed = jax.jacfwd(jax.grad(energy, argnums=1), argnums=0)(e, u)  # (3n, 6)
-        return gradient_e, gradient_u, hessian_e, mixed
-
-    e0 = jnp.zeros(6, dtype)
-    u0 = jnp.zeros(3 * n, dtype)
-    gradient_e, gradient_u, hessian_e, mixed = homogeneous(e0, u0)
+    arguments = (potential, positions, box, species, neighbors)
+    gradient_e, gradient_u, hessian_e, mixed = _homogeneous(*arguments)
     stress = gradient_e / volume
     max_force = jnp.max(jnp.abs(gradient_u))
     unrelaxed = hessian_e / volume
@@ -182,7 +204,7 @@ def elastic_constants(
         typical = float(jnp.max(jnp.abs(unrelaxed))) * float(volume) / n / spacing
         if float(jnp.max(jnp.abs(mixed))) <= tolerance * typical:
             return ElasticConstants(unrelaxed, unrelaxed, stress, max_force)
-    force_constants = _force_constants(energy, e0, u0)  # (3n, 3n)
+    force_constants = _force_constants(*arguments)  # (3n, 3n)
     force_constants = 0.5 * (force_constants + force_constants.T)
     # H is singular along the three rigid translations t_α (unit vectors moving every atom
     # along α) and Λ is orthogonal to them (the net force vanishes at any strain), so
