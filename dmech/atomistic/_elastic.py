@@ -137,12 +137,12 @@ def elastic_constants(
     displacements ``u`` at fixed strain (Cowley 1988; Wallace 1972).
     The strain Hessian and ``Λ`` come from six forward-mode passes over the gradient, the
     force constants from ``3n`` Hessian-vector products in batches (``O(n)`` passes), so use
-    the smallest periodic cell wider than twice the cutoff. The reference positions must be at mechanical
-    equilibrium (zero forces; see `relax_positions`); at zero stress ``C`` is the stiffness of
-    linear elasticity. The result is differentiable with respect to the potential's array
-    leaves (``equinox.filter_grad`` of a function of ``C``: second derivatives of the energy
-    and one linear solve, no eigendecomposition), e.g. through a continuum solve
-    (`dmech.design`).
+    the smallest periodic cell wider than twice the cutoff. The reference positions must be at
+    mechanical equilibrium (zero forces; see `relax_positions`); at zero stress ``C`` is the
+    stiffness of linear elasticity. The result is differentiable with respect to the
+    potential's array leaves (``equinox.filter_grad`` of a function of ``C``: second
+    derivatives of the energy and one linear solve, no eigendecomposition), e.g. through a
+    continuum solve (`dmech.design`).
 
     Args:
         potential: any `AbstractPotential`.
