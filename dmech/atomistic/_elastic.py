@@ -11,6 +11,7 @@ import numpy as np
 
 from .._custom_types import Array, Float
 from .._static import is_concrete
+from .._voigt import from_voigt
 from ._jax_md import minimize
 from ._neighbors import NeighborListBuilder, jax_md_context
 from ._potential import AbstractPotential, check_inputs, check_symbols
@@ -22,15 +23,7 @@ __all__ = ["ElasticConstants", "elastic_constants", "relax_positions", "voigt_st
 def voigt_strain_tensor(voigt: Float[Array, " 6"]) -> Float[Array, "3 3"]:
     """The symmetric strain tensor of a Voigt strain ``(ε_xx, ε_yy, ε_zz, γ_yz, γ_xz, γ_xy)``
     with engineering shears ``γ = 2 ε``."""
-    e = jnp.asarray(voigt)
-    half = 0.5 * e
-    return jnp.stack(
-        [
-            jnp.stack([e[0], half[5], half[4]]),
-            jnp.stack([half[5], e[1], half[3]]),
-            jnp.stack([half[4], half[3], e[2]]),
-        ]
-    )
+    return from_voigt(voigt, engineering=True)
 
 
 class ElasticConstants(eqx.Module):
