@@ -181,7 +181,7 @@ class SymmetryFunctions(eqx.Module):
         upper = np.triu_indices(s)
         for eta, zeta, lam in zip(self.angular_etas, self.zetas, self.lambdas, strict=True):
             base = jnp.clip(1 + lam * cosine, 0.0, None)
-            term = 2 ** (1 - zeta) * base**zeta * jnp.exp(-eta * exponent) * weight
+            term = 2 ** (1 - zeta) * _power(base, zeta) * jnp.exp(-eta * exponent) * weight
             by_species = jnp.einsum("ijk,ija,ikb->iab", term, channel, channel)
             # unordered pairs {a, b}: the (a, b) and (b, a) ordered sums together
             off_diagonal = (1 - jnp.eye(s, dtype=dtype)).reshape(1, s, s)
@@ -189,6 +189,17 @@ class SymmetryFunctions(eqx.Module):
             columns.append(symmetric[:, upper[0], upper[1]])
         angular = jnp.stack(columns, axis=-1).reshape(n, -1)
         return jnp.concatenate([radial, angular], axis=1)
+
+
+def _power(base: Array, exponent: float) -> Array:
+    """``base ** exponent`` for ``base >= 0`` and ``exponent >= 1`` with finite derivatives of
+    every order at ``base = 0``, which is reached by opposite neighbours (``λ cos θ = -1``, in
+    every centrosymmetric crystal) and by the masked diagonal ``j = k``: a float power's second
+    derivative there is ``0 · ∞`` (NaN elastic constants)."""
+    if float(exponent).is_integer():
+        return base ** int(exponent)  # an integer power: polynomial derivatives
+    positive = base > 0
+    return jnp.where(positive, jnp.where(positive, base, 1.0) ** exponent, 0.0)
 
 
 _FUNCTION_FIELDS = ("n_species", "cutoff", "radial_etas", "radial_shifts", "angular_etas",

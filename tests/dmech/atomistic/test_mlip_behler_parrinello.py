@@ -1,5 +1,6 @@
 """The Behler-Parrinello potential: symmetry functions against jax-md's, forces against
-finite differences, invariance, training on energies and forces, save/load."""
+finite differences, invariance, finite second derivatives on a perfect lattice, training on
+energies and forces, save/load."""
 
 import equinox as eqx
 import jax
@@ -15,9 +16,11 @@ from dmech.atomistic import (
     SymmetryFunctions,
     behler_parrinello_potential,
     diamond,
+    elastic_constants,
     error_report,
     evaluate,
     evaluate_dataset,
+    fcc,
     load_potential,
     make_dataset,
     random_alloy,
@@ -25,6 +28,7 @@ from dmech.atomistic import (
     save_potential,
     split_dataset,
     train_potential,
+    voigt_strain_tensor,
 )
 from dmech.atomistic._neighbors import jax_md_context
 from dmech.atomistic._potential import dense_neighbors
@@ -86,6 +90,35 @@ def test_forces_are_minus_the_gradient_and_energy_is_invariant(x64):
     rotated = _evaluate(potential, x @ rotation.T, rotation @ box, species)
     assert float(rotated.energy) == pytest.approx(float(result.energy), rel=1e-12)
     np.testing.assert_allclose(rotated.forces, result.forces @ rotation.T, atol=1e-10)
+
+
+def test_elastic_constants_of_a_perfect_fcc_lattice_are_finite_and_the_energy_curvature(x64):
+    """Opposite neighbours (λ cos θ = -1) put the angular terms at the edge of their power
+    ``(1 + λ cos θ)^ζ``, for an integer and a non-integer ζ: the strain Hessian must still be
+    finite (it was NaN) and equal the second difference of the energy under the stretch
+    ``U = (I + 2η)^{1/2}``."""
+    crystal = fcc(3.6, 2, symbol="Cu", dtype=jnp.float64)
+    functions = SymmetryFunctions(1, 3.0, zetas=(1.0, 2.5), lambdas=(1.0, 1.0),
+                                  angular_etas=(0.01, 0.01), kind="g5")  # fmt: skip
+    potential = BehlerParrinelloPotential(functions, ("Cu",), width=8, depth=1,
+                                          dtype=jnp.float64, key=jax.random.key(3))  # fmt: skip
+    result = elastic_constants(potential, crystal, internal_relaxation=False)
+    assert np.all(np.isfinite(np.asarray(result.unrelaxed)))
+
+    @jax.jit
+    def energy(voigt):
+        values, vectors = jnp.linalg.eigh(jnp.eye(3) + 2 * voigt_strain_tensor(voigt))
+        stretch = (vectors * jnp.sqrt(values)[None, :]) @ vectors.T
+        return potential(crystal.positions @ stretch.T, stretch @ crystal.box, crystal.species)
+
+    volume = float(np.linalg.det(np.asarray(crystal.box)))
+    step = 1e-4
+    for column in (0, 3):  # C11 and C44 (engineering shear)
+        e = jnp.zeros(6, jnp.float64).at[column].set(step)
+        curvature = (energy(e) - 2 * energy(jnp.zeros(6, jnp.float64)) + energy(-e)) / step**2
+        assert float(curvature) / volume == pytest.approx(
+            float(result.unrelaxed[column, column]), rel=1e-5
+        )
 
 
 def _silicon_data(count):
