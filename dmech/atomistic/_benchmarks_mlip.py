@@ -15,17 +15,19 @@ equivalent Voigt entries) of the learned potential against the reference potenti
 on the same crystal (silicon: ideal diamond 2x2x2; alloy: a random Cu₅₀Ni₅₀ fcc 4x4x4 cell
 relaxed by each potential); ``train_seconds``; ``md_steps_per_second`` and ``md_stable_10k``
 from a Langevin run of ``md_steps`` steps at 1000 K with the learned potential (stable: no
-blow-up and a final temperature below 3000 K).
+blow-up, a final temperature below 3000 K and no pair closer than 3/4 of the inner cutoff at
+the end, else ``md_collapsed_to_angstrom`` is that pair's distance).
 
 With ``melt`` (default on), the reference potential melts the crystal, compressed to the
 liquid's density, by 2 000 Langevin steps at the reference data's melt temperature (silicon
 4000 K, the alloy 3500 K: a 64-atom diamond cell superheats and stays crystalline for 2 ps at
 2500 K); from that melt, the learned and the reference potential each sample the liquid at
 its temperature (2500 K, 1.5 times Stillinger-Weber's melting point; the alloy 2200 K) for
-``md_steps`` steps, with the same Langevin noise: ``melt_stable`` (neither run blew up),
-``melt_rdf_max_abs_diff`` (the largest difference of the two liquids' g(r) up to the
-cutoff), ``melt_rdf_peak_angstrom`` and ``melt_diffusion_a2_per_ps`` (from the slope of the
-mean squared displacement over the second half, D = slope / 6), each for both potentials.
+``md_steps`` steps, with the same Langevin noise: ``melt_stable`` (neither run blew up nor
+collapsed, by the same rules), ``melt_rdf_max_abs_diff`` (the largest difference of the two
+liquids' g(r) up to the cutoff), ``melt_rdf_peak_angstrom`` and ``melt_diffusion_a2_per_ps``
+(from the slope of the mean squared displacement over the second half, D = slope / 6), each
+for both potentials.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from ._mlip_equivariant import equivariant_potential
 from ._mlip_polynomial import LossWeights, PolynomialBasis, fit_polynomial_potential
 from ._mlip_training import error_report, train_potential
 from ._reference_data import REFERENCE_SYSTEMS, reference_dataset, reference_potential
-from ._structures import Structure, deform, diamond, fcc, random_alloy
+from ._structures import Structure, deform, diamond, fcc, minimum_distance, random_alloy
 from ._units import BOLTZMANN_EV_PER_K, EV_PER_A3_TO_GPA, FEMTOSECOND
 
 _MELT_STEPS = 2000
@@ -113,6 +115,14 @@ def _melt(system: str, key) -> Structure:
     return run_md(reference_potential(system), crystal, ensemble, _MELT_STEPS, key=key).structure
 
 
+def _collapse(system: str, structure: Structure) -> float | None:
+    """The closest pair of the final structure if it is closer than 3/4 of the inner cutoff
+    (just below the closest approach in the data): atoms fused by a potential that is not
+    repulsive where it never saw data, which the temperature does not reveal."""
+    below = 0.75 * _SYSTEMS[system]["inner_cutoff"]
+    return minimum_distance(structure.positions, structure.box, below=below)
+
+
 def _liquid(potential, system: str, melt: Structure, steps: int, rdf_max: float, key):
     """Sample the liquid from the melt for ``steps`` steps (a multiple of 100: a hundred
     observations): g(r), its first peak, the diffusion coefficient, or the blow-up step."""
@@ -122,6 +132,9 @@ def _liquid(potential, system: str, melt: Structure, steps: int, rdf_max: float,
                     rdf_bins=_RDF_BINS, rdf_max=rdf_max, throw=False)  # fmt: skip
     if liquid.blowup_step is not None:
         return {"stable": False, "blowup_step": liquid.blowup_step}
+    collapse = _collapse(system, liquid.structure)
+    if collapse is not None:
+        return {"stable": False, "collapsed_to_angstrom": collapse}
     assert liquid.rdf is not None and liquid.rdf_r is not None
     observed = liquid.observables
     late = slice(len(observed.msd) // 2, None)
@@ -214,7 +227,8 @@ def _setup(
         rate = timed_steps / timed if timed_steps > 0 and timed > 0 else md_steps / wall
         final_kelvin = (float(result.observables.temperature[-1]) / BOLTZMANN_EV_PER_K
                         if len(result.observables.temperature) else float("nan"))  # fmt: skip
-        stable = bool(result.blowup_step is None and final_kelvin < 3000.0)
+        collapse = None if result.blowup_step is not None else _collapse(system, result.structure)
+        stable = bool(result.blowup_step is None and final_kelvin < 3000.0 and collapse is None)
         report: dict[str, Any] = {
             "model": model,
             "system": REFERENCE_SYSTEMS[system]["description"],
@@ -225,6 +239,7 @@ def _setup(
             "md_steps_per_second": rate,
             "md_final_temperature_k": final_kelvin,
             "md_blowup_step": result.blowup_step,
+            "md_collapsed_to_angstrom": collapse,
             "md_stable_10k": stable and md_steps >= 10_000,
             "md_stable": stable,
         }
@@ -245,6 +260,9 @@ def _setup(
                     report[f"melt_{name}"] = {k: v[name] for k, v in liquids.items()}
             else:
                 report["melt_blowup_step"] = {k: v.get("blowup_step") for k, v in liquids.items()}
+                report["melt_collapsed_to_angstrom"] = {
+                    k: v.get("collapsed_to_angstrom") for k, v in liquids.items()
+                }
         if "c_learned" in elastic_constants_found:
             for name, key in (("elastic_c11_c12_c44_gpa", "c_learned"),
                               ("reference_c11_c12_c44_gpa", "c_reference")):  # fmt: skip
