@@ -22,7 +22,8 @@ $$u_k(x, \tau) = g_k(x) + \frac{\tau}{\Delta t}\, N_k\big(\Phi(x), \tau/\Delta t
 The error is the relative L2 error over the reference's space-time grid, each time taken from
 its window. ``seconds`` is the training time summed over windows (compilation and evaluation
 excluded; ``compile_seconds`` apart). Use ``--repeats 1``: every repeat trains anew (no
-warm-up call). ``preset="small"`` is a tiny version for tests.
+warm-up call). The seeds are ``first_seed`` to ``first_seed + seeds - 1``, so that a long
+study can run one seed per process. ``preset="small"`` is a tiny version for tests.
 
 ``pinn-allen-cahn``: $u_t - 10^{-4}u_{xx} + 5u^3 - 5u = 0$ on $[-1, 1]$ periodic,
 $u_0 = x^2\cos\pi x$, $t \in [0, 1]$, against :func:`pinn.allen_cahn_reference` (ETDRK4,
@@ -349,6 +350,9 @@ def _marching_case(
     seeds = params.pop("seeds")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"`seeds` must be a positive int; got {seeds!r}.")
+    first_seed = params.pop("first_seed")
+    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
+        raise ValueError(f"`first_seed` must be a non-negative int; got {first_seed!r}.")
     settings = dict(_PRESETS[problem][preset])
     settings.update({k: v for k, v in params.items() if v})  # 0: the preset's value
     x_ref, t_ref, u_ref = reference
@@ -358,7 +362,8 @@ def _marching_case(
 
     def run() -> Measured:
         runs: list[dict[str, Any]] = []
-        for seed in range(seeds):
+        # seeds first_seed, first_seed + 1, ...: long runs can go one seed per process
+        for seed in range(first_seed, first_seed + seeds):
             wall = time.perf_counter()
             result = march_periodic(
                 residual,
@@ -418,7 +423,7 @@ def _marching_case(
 _OVERRIDES = {"windows": 0, "adam_steps": 0, "lbfgs_iterations": 0, "points": 0}
 
 
-def _setup_allen_cahn(preset, seeds, **overrides) -> Case:
+def _setup_allen_cahn(preset, seeds, first_seed, **overrides) -> Case:
     with jax.enable_x64(True):
         x, t, u = allen_cahn_reference(dtype=jnp.float64)
         reference = (np.asarray(x), np.asarray(t), np.asarray(u))
@@ -431,11 +436,11 @@ def _setup_allen_cahn(preset, seeds, **overrides) -> Case:
         reference,
         "ETDRK4 pseudo-spectral solution (512 points, 20000 steps, float64) on its 512 x 201 "
         "grid of [-1, 1) x [0, 1]: relative L2; seconds: training time over all windows",
-        {"preset": preset, "seeds": seeds, **overrides},
+        {"preset": preset, "seeds": seeds, "first_seed": first_seed, **overrides},
     )
 
 
-def _setup_advection(preset, seeds, speed, **overrides) -> Case:
+def _setup_advection(preset, seeds, first_seed, speed, **overrides) -> Case:
     if not (isinstance(speed, int | float) and math.isfinite(speed)):
         raise ValueError(f"`speed` must be a finite number; got {speed!r}.")
     x = np.linspace(0.0, 2 * np.pi, 256)
@@ -453,7 +458,7 @@ def _setup_advection(preset, seeds, speed, **overrides) -> Case:
         (x, t, u),
         f"the exact solution sin(x - {speed:g} t) on a 256 x 101 grid of [0, 2pi] x [0, 1]: "
         "relative L2; seconds: training time over all windows",
-        {"preset": preset, "seeds": seeds, **overrides},
+        {"preset": preset, "seeds": seeds, "first_seed": first_seed, **overrides},
     )
 
 
@@ -462,7 +467,7 @@ pinn_allen_cahn = Benchmark(
     description="Allen-Cahn PINN (u_t - 1e-4 u_xx + 5u^3 - 5u = 0, periodic): time marching "
     "with exact initial condition and periodicity, causal weighting, modified MLP: relative L2 "
     "against ETDRK4 and training time (use --repeats 1)",
-    params={"preset": "full", "seeds": 1, **_OVERRIDES},
+    params={"preset": "full", "seeds": 1, "first_seed": 0, **_OVERRIDES},
     setup=_setup_allen_cahn,
 )
 
@@ -471,6 +476,6 @@ pinn_advection = Benchmark(
     description="advection PINN at c = 50 (periodic, u0 = sin x): time marching with exact "
     "initial condition and periodicity, causal weighting: relative L2 against the exact "
     "solution (use --repeats 1)",
-    params={"preset": "full", "seeds": 3, "speed": 50.0, **_OVERRIDES},
+    params={"preset": "full", "seeds": 3, "first_seed": 0, "speed": 50.0, **_OVERRIDES},
     setup=_setup_advection,
 )

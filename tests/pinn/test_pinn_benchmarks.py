@@ -74,7 +74,18 @@ def test_marching_benchmarks_report_their_error(monkeypatch, name):
     from pinn import _benchmarks_marching
 
     report = _run_benchmark(
-        monkeypatch, getattr(_benchmarks_marching, name), {"preset": "small", "seeds": "1"}
+        monkeypatch,
+        getattr(_benchmarks_marching, name),
+        {"preset": "small", "seeds": "1", "first_seed": "2"},
     )
     assert _finite(report["error"]["rel_l2_median"])
+    assert set(report["error"]["rel_l2_by_seed"]) == {"2"}  # one seed per process
     assert report["settings"]["windows"] == 2 and report["seconds"] > 0
+
+
+def test_marching_benchmarks_reject_a_negative_first_seed(monkeypatch):
+    from pinn import _benchmarks_marching
+
+    with pytest.raises(ValueError, match="first_seed"):
+        bench = _benchmarks_marching.pinn_advection
+        _run_benchmark(monkeypatch, bench, {"preset": "small", "first_seed": "-1"})
