@@ -61,8 +61,9 @@ MODELS = ("polynomial", "behler_parrinello", "equivariant")
 # polynomial basis has 14 radial functions: with 10, its C11 came out 6.1 % low (clamped-ion
 # 6.5 %, so not the internal relaxation); with 14, the largest error is C12's, 2.9 %.
 # NequIP's cutoff on the alloy takes the first two fcc shells (2.52 and 3.57 Å; the third is at
-# 4.37 Å): its two message-passing steps see 8 Å, and a step costs 0.5-0.8 s on one core
-# against ~4 s with the EAM's 5.5 Å (78 neighbours instead of 18).
+# 4.37 Å): its two message-passing steps see 8 Å, with 18 neighbours instead of the EAM's 78
+# at 5.5 Å (~4 s a step there). Still slow on a CPU: 1 000 steps took 55 min on one core
+# beside two other jobs (a 10-step probe had suggested 0.8 s a step).
 _SYSTEMS: dict[str, dict[str, Any]] = {
     "silicon": {
         "cutoff": 3.8, "inner_cutoff": 2.0, "n_radial": 10, "dt": 1.0 * FEMTOSECOND,
