@@ -64,6 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dmech._checks import check_int
 from dmech.bench import Benchmark, Case, Measured, Peer
 from dmech.nn import MLP
 
@@ -126,12 +127,6 @@ def _check_preset(preset: str) -> str:
     if preset not in _PRESETS:
         raise ValueError(f"`preset` must be one of {sorted(_PRESETS)}; got {preset!r}.")
     return preset
-
-
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
-    return value
 
 
 def _median(values: Sequence[float | None]) -> float:
@@ -360,10 +355,10 @@ def _error_metrics(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def _setup_burgers(seeds, budget, preset, eval_every, peer_seeds, peer_threads, peer_dtype) -> Case:
     preset = _check_preset(preset)
-    seeds = _check_count(seeds, "seeds")
-    peer_seeds = _check_count(peer_seeds, "peer_seeds")
-    peer_threads = _check_count(peer_threads, "peer_threads")
-    eval_every = _check_count(eval_every, "eval_every")
+    seeds = check_int(seeds, "seeds")
+    peer_seeds = check_int(peer_seeds, "peer_seeds")
+    peer_threads = check_int(peer_threads, "peer_threads")
+    eval_every = check_int(eval_every, "eval_every")
     if peer_dtype not in ("float32", "float64"):
         raise ValueError(f"`peer_dtype` must be 'float32' or 'float64'; got {peer_dtype!r}.")
     if not (isinstance(budget, int | float) and budget > 0):
@@ -597,8 +592,8 @@ _INVERSE_PRESETS: dict[str, dict[str, int]] = {
 def _setup_inverse(noise, seeds, samples, start_factor, preset, budget, data_weight) -> Case:
     if preset not in _INVERSE_PRESETS:
         raise ValueError(f"`preset` must be one of {sorted(_INVERSE_PRESETS)}; got {preset!r}.")
-    seeds = _check_count(seeds, "seeds")
-    samples = _check_count(samples, "samples")
+    seeds = check_int(seeds, "seeds")
+    samples = check_int(samples, "samples")
     if not (isinstance(noise, int | float) and 0 <= noise < 1):
         raise ValueError(f"`noise` must be in [0, 1); got {noise!r}.")
     if not (isinstance(start_factor, int | float) and start_factor > 0):

@@ -58,6 +58,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dmech._checks import check_int
 from dmech._custom_types import Array, Float
 from dmech.bench import Benchmark, Case, Measured
 
@@ -347,12 +348,8 @@ def _marching_case(
     preset = params.pop("preset")
     if preset not in _PRESETS[problem]:
         raise ValueError(f"`preset` must be one of {sorted(_PRESETS[problem])}; got {preset!r}.")
-    seeds = params.pop("seeds")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"`seeds` must be a positive int; got {seeds!r}.")
-    first_seed = params.pop("first_seed")
-    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
-        raise ValueError(f"`first_seed` must be a non-negative int; got {first_seed!r}.")
+    seeds = check_int(params.pop("seeds"), "seeds")
+    first_seed = check_int(params.pop("first_seed"), "first_seed", minimum=0)
     settings = dict(_PRESETS[problem][preset])
     settings.update({k: v for k, v in params.items() if v})  # 0: the preset's value
     x_ref, t_ref, u_ref = reference
