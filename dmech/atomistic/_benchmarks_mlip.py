@@ -57,7 +57,8 @@ _RDF_BINS = 76
 MODELS = ("polynomial", "behler_parrinello", "equivariant")
 
 # inner cutoffs just below the closest approach in each reference dataset (Si 2.04 Å,
-# Cu-Ni 1.93 Å), where the polynomial potential's repulsive core takes over. The alloy's
+# Cu-Ni 1.93 Å), where the repulsive core of the polynomial and Behler-Parrinello potentials
+# takes over. The alloy's
 # polynomial basis has 14 radial functions: with 10, its C11 came out 6.1 % low (clamped-ion
 # 6.5 %, so not the internal relaxation); with 14, the largest error is C12's, 2.9 %.
 # NequIP's cutoff on the alloy takes the first two fcc shells (2.52 and 3.57 Å; the third is at
@@ -163,8 +164,9 @@ def _train(model, system, train, validation, steps, seed):
     if model == "behler_parrinello":
         functions = SymmetryFunctions(len(train.symbols), config["cutoff"], kind="g5")
         initial = behler_parrinello_potential(
-            train, symmetry_functions=functions, width=32, depth=2, key=key
-        )
+            train, symmetry_functions=functions, width=32, depth=2, key=key,
+            core_strength=_CORE_STRENGTH, core_radius=config["inner_cutoff"],
+        )  # fmt: skip
         learning_rate = 3e-3
     else:
         # NequIP's defaults, l <= 2: SW's three-body term (cos θ + 1/3)² needs l = 2. Force

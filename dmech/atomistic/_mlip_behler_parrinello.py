@@ -18,6 +18,7 @@ from ._mlip_data import (
     AbstractLearnedPotential,
     AtomisticDataset,
     check_compatible,
+    repulsive_core_energies,
     table_vectors,
 )
 from ._potential import safe_norm
@@ -217,14 +218,18 @@ def _stacked_mlps(n_species, n_features, width, depth, activation, dtype, key) -
 
 
 class BehlerParrinelloPotential(AbstractLearnedPotential):
-    r"""A Behler-Parrinello network potential: ``E = Σ_i [e_{s_i} + α N_{s_i}(Ĝ_i)]``.
+    r"""A Behler-Parrinello network potential: ``E = Σ_i [e_{s_i} + α N_{s_i}(Ĝ_i)] + E_core``.
 
     ``Ĝ_i = (G_i - μ_{s_i}) / σ_{s_i}`` are the standardised symmetry functions of atom
     ``i`` (`SymmetryFunctions`), ``N_s`` a per-species `dmech.nn.MLP` (a scalar output),
     ``e_s`` a per-species energy offset and ``α`` an energy scale. The statistics
     ``μ, σ, e, α`` are fixed by `behler_parrinello_potential` from the training data and
     held constant in training (``stop_gradient``); the networks' weights are the trained
-    parameters.
+    parameters. ``E_core`` is an optional fixed repulsive core below ``core_radius``
+    (`repulsive_core_energies`; none when ``core_strength`` is 0): the symmetry functions of
+    a pair closer than any in the data lie outside the training set, where the networks may
+    fall without bound and fuse atoms in a hot liquid. Placed below the closest approach in
+    the data, the core is zero there and the networks are trained as without it.
 
     Attributes:
         networks: the per-species MLPs, their arrays stacked along a leading species axis.
@@ -234,6 +239,7 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
         symmetry_functions: static `SymmetryFunctions`.
         width, depth, activation: static network shape.
         symbols, cutoff: static.
+        core_strength, core_radius: static, ``A`` (eV) and ``r_0`` (Å) of the core.
 
     References:
         Behler and Parrinello (2007), Phys. Rev. Lett. 98, 146401.
@@ -250,6 +256,8 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
     activation: str = eqx.field(static=True)
     symbols: tuple[str, ...] = eqx.field(static=True)
     cutoff: float = eqx.field(static=True)
+    core_strength: float = eqx.field(static=True)
+    core_radius: float = eqx.field(static=True)
 
     def __init__(
         self,
@@ -263,6 +271,8 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
         feature_std: Any = None,
         species_energy: Any = None,
         energy_scale: Any = 1.0,
+        core_strength: float = 0.0,
+        core_radius: float = 0.0,
         dtype: Any = None,
         key: Key,
     ):
@@ -270,7 +280,9 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
 
         Raises:
             ValueError: if ``symbols`` does not name ``symmetry_functions.n_species``
-                species (species count mismatch) or a statistic has the wrong shape.
+                species (species count mismatch), a statistic has the wrong shape, or
+                ``core_strength`` or ``core_radius`` is negative, or ``core_radius`` is not
+                below the cutoff.
         """
         symbols = (symbols,) if isinstance(symbols, str) else tuple(symbols)
         s, f = symmetry_functions.n_species, symmetry_functions.n_features
@@ -296,6 +308,12 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
         self.width, self.depth, self.activation = int(width), int(depth), str(activation)
         self.symbols = symbols
         self.cutoff = symmetry_functions.cutoff
+        if not float(core_strength) >= 0:
+            raise ValueError(f"core_strength must be non-negative, got {core_strength!r}")
+        if not 0 <= float(core_radius) < self.cutoff:
+            raise ValueError(f"core_radius must lie in [0, cutoff = {self.cutoff}), "
+                             f"got {core_radius!r}")  # fmt: skip
+        self.core_strength, self.core_radius = float(core_strength), float(core_radius)
 
     def hyperparameters(self) -> dict:
         """Everything but the arrays, as JSON (see `save_potential`)."""
@@ -305,6 +323,8 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
             "width": self.width,
             "depth": self.depth,
             "activation": self.activation,
+            "core_strength": self.core_strength,
+            "core_radius": self.core_radius,
             "symmetry_functions": {name: getattr(sf, name) for name in _FUNCTION_FIELDS},
         }
 
@@ -316,7 +336,9 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
         return cls(
             sf, hyperparameters["symbols"], width=hyperparameters["width"],
             depth=hyperparameters["depth"], activation=hyperparameters["activation"],
-            dtype=dtype, key=jax.random.key(0),
+            core_strength=hyperparameters.get("core_strength", 0.0),
+            core_radius=hyperparameters.get("core_radius", 0.0), dtype=dtype,
+            key=jax.random.key(0),
         )  # fmt: skip
 
     def neighbor_energies(
@@ -326,7 +348,8 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
         mask: Bool[Array, "n k"],
         vectors: Float[Array, "n k 3"],
     ) -> Float[Array, " n"]:
-        """``e_{s_i} + α N_{s_i}(Ĝ_i)`` per atom, shape ``(n_atoms,)`` (eV)."""
+        """``e_{s_i} + α N_{s_i}(Ĝ_i)`` per atom (with its half of the core), shape
+        ``(n_atoms,)`` (eV)."""
         dtype = vectors.dtype
         features = self.symmetry_functions(species, index, mask, vectors)
         mean = jax.lax.stop_gradient(self.feature_mean.astype(dtype))
@@ -341,7 +364,12 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
         outputs = jax.vmap(per_species)(params, scaled)  # (s, n)
         own = jnp.take_along_axis(outputs, species[None, :], axis=0)[0].astype(dtype)
         offset = jax.lax.stop_gradient(self.species_energy.astype(dtype))[species]
-        return offset + jax.lax.stop_gradient(self.energy_scale.astype(dtype)) * own
+        energies = offset + jax.lax.stop_gradient(self.energy_scale.astype(dtype)) * own
+        if self.core_strength > 0:
+            energies = energies + repulsive_core_energies(
+                mask, vectors, self.core_strength, self.core_radius
+            )
+        return energies
 
 
 @eqx.filter_jit
@@ -381,6 +409,8 @@ def behler_parrinello_potential(
     width: int = 32,
     depth: int = 2,
     activation: str = "tanh",
+    core_strength: float = 0.0,
+    core_radius: float = 0.0,
     key: Key,
 ) -> BehlerParrinelloPotential:
     """A `BehlerParrinelloPotential` with its statistics fixed from a training set.
@@ -394,6 +424,9 @@ def behler_parrinello_potential(
         dataset: the training structures (its cutoff at least the functions').
         symmetry_functions: default `SymmetryFunctions` for the dataset's species and cutoff.
         width, depth, activation: the per-species networks.
+        core_strength, core_radius: the fixed repulsive core (see
+            `BehlerParrinelloPotential`); put ``core_radius`` below the closest approach in
+            the data.
         key: PRNG key of the network weights.
 
     Returns:
@@ -427,5 +460,5 @@ def behler_parrinello_potential(
     return BehlerParrinelloPotential(
         symmetry_functions, dataset.symbols, width=width, depth=depth, activation=activation,
         feature_mean=mean, feature_std=std, species_energy=offsets, energy_scale=scale,
-        dtype=dtype, key=key,
+        core_strength=core_strength, core_radius=core_radius, dtype=dtype, key=key,
     )  # fmt: skip

@@ -24,7 +24,7 @@ import numpy as np
 from .._custom_types import Array, Bool, Float, Int, Scalar
 from ._extxyz import Frame
 from ._neighbors import NeighborList
-from ._potential import AbstractPotential, cartesian, dense_neighbors, fractional
+from ._potential import AbstractPotential, cartesian, dense_neighbors, fractional, safe_norm
 from ._structures import Box, perpendicular_widths
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "StructureLabels",
     "evaluate_dataset",
     "make_dataset",
+    "repulsive_core_energies",
     "split_dataset",
     "subset_dataset",
 ]
@@ -77,6 +78,32 @@ class AbstractLearnedPotential(AbstractPotential):
         """The energy of each atom, shape ``(n_atoms,)`` (energy units)."""
         index, mask, vectors = dense_neighbors(positions, jnp.asarray(box), neighbors)
         return self.neighbor_energies(species, index, mask, vectors)
+
+
+def repulsive_core_energies(
+    mask: Bool[Array, "n k"],
+    vectors: Float[Array, "n k 3"],
+    strength: float,
+    radius: float,
+) -> Float[Array, " n"]:
+    r"""Each atom's half of a fixed repulsive core, shape ``(n_atoms,)`` (eV):
+
+    $$E^{core}_i = \tfrac12 \sum_{j:\ r_{ij} < r_0} A \left(1 - \frac{r_{ij}}{r_0}\right)^3$$
+
+    with ``A = strength`` and ``r_0 = radius`` (zero beyond ``r_0``, with continuous first
+    and second derivatives there). A learned potential knows nothing below the closest
+    approach in its data and may fall there without bound, so atoms fuse in a hot liquid; a
+    core placed just below that approach is zero on the data and keeps atoms apart.
+
+    Args:
+        mask: which neighbour-table entries are neighbours, shape ``(n_atoms, k)``.
+        vectors: minimum-image vectors to the neighbours, shape ``(n_atoms, k, 3)`` (Å).
+        strength: ``A`` (eV), static.
+        radius: ``r_0`` (Å), static.
+    """
+    r = safe_norm(vectors, mask, 2 * radius)
+    overlap = jnp.where(mask & (r < radius), 1 - r / radius, 0.0)
+    return 0.5 * strength * jnp.sum(overlap**3, axis=1)
 
 
 class StructureLabels(eqx.Module):

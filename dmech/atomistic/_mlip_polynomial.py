@@ -23,6 +23,7 @@ from ._mlip_data import (
     AtomisticDataset,
     check_compatible,
     evaluate_dataset,
+    repulsive_core_energies,
     table_vectors,
 )
 from ._potential import safe_norm
@@ -231,9 +232,7 @@ class PolynomialBasis(eqx.Module):
     ) -> Float[Array, " n"]:
         """Each atom's half of the repulsive core, ``½ Σ_j A (1 - r_ij/r_0)³`` for
         ``r_ij < r_0``, shape ``(n_atoms,)`` (eV)."""
-        r = safe_norm(vectors, mask, 2 * self.cutoff)
-        overlap = jnp.where(mask & (r < self.inner_cutoff), 1 - r / self.inner_cutoff, 0.0)
-        return 0.5 * self.core_strength * jnp.sum(overlap**3, axis=1)
+        return repulsive_core_energies(mask, vectors, self.core_strength, self.inner_cutoff)
 
     # ``B_i`` is computed in three stages, so that `fit_polynomial_potential` can take the
     # derivative with respect to each neighbour vector separately: per-neighbour factors,

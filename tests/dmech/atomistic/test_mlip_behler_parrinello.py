@@ -121,6 +121,33 @@ def test_elastic_constants_of_a_perfect_fcc_lattice_are_finite_and_the_energy_cu
         )
 
 
+def test_core_adds_the_fixed_pair_repulsion_and_save_load_keeps_it(x64, tmp_path):
+    crystal = _crystal(jax.random.key(4))
+    x, box, species = crystal.positions, crystal.box, crystal.species
+    functions = SymmetryFunctions(1, 2.55, zetas=(1.0, 4.0), lambdas=(1.0, -1.0),
+                                  angular_etas=(0.01, 0.01))  # fmt: skip
+    shape = {"width": 8, "depth": 1, "dtype": jnp.float64, "key": jax.random.key(5)}
+    bare = BehlerParrinelloPotential(functions, ("Si",), **shape)
+    cored = BehlerParrinelloPotential(functions, ("Si",), core_strength=3.0, core_radius=2.3,
+                                      **shape)  # fmt: skip
+    d = np.asarray(x)[:, None, :] - np.asarray(x)[None, :, :]
+    side = float(box[0, 0])  # a cubic cell
+    distances = np.linalg.norm(d - side * np.round(d / side), axis=-1)
+    pairs = distances[np.triu_indices(len(x), 1)]
+    assert np.sum(pairs < 2.3) > 0  # the rattled cell has pairs inside the core
+    expected = np.sum(np.where(pairs < 2.3, 3.0 * (1 - pairs / 2.3) ** 3, 0.0))
+    core = _evaluate(cored, x, box, species).energy - _evaluate(bare, x, box, species).energy
+    assert float(core) == pytest.approx(expected, rel=1e-10)
+    check_grad(jax.jit(lambda y: cored(y, box, species)), x, mode="reverse")
+    with pytest.raises(ValueError, match="core_radius"):
+        BehlerParrinelloPotential(functions, ("Si",), core_strength=1.0, core_radius=3.0,
+                                  **shape)  # fmt: skip
+    dataset = _silicon_data(2)
+    model = _small_network(dataset, jax.random.key(0), core_strength=3.0, core_radius=2.3)
+    _assert_save_load_identical(tmp_path / "bp.dmech", model, dataset)
+    assert load_potential(tmp_path / "bp.dmech").core_radius == 2.3
+
+
 def _silicon_data(count):
     sw = StillingerWeber()
     frames = []
@@ -131,11 +158,11 @@ def _silicon_data(count):
     return make_dataset(frames, ("Si",), cutoff=2.55)
 
 
-def _small_network(train, key):
+def _small_network(train, key, **core):
     functions = SymmetryFunctions(1, 2.55, zetas=(1.0, 1.0, 4.0), lambdas=(1.0, -1.0, 1.0),
                                   angular_etas=(0.01,) * 3)  # fmt: skip
     return behler_parrinello_potential(train, symmetry_functions=functions, width=16, depth=1,
-                                       key=key)  # fmt: skip
+                                       key=key, **core)  # fmt: skip
 
 
 def _assert_save_load_identical(path, model, dataset):
