@@ -185,7 +185,7 @@ def _train(model, system, train, steps, core_strength, seed):
 def _setup(
     system: str, model: str, steps: int, md_steps: int, elastic: bool, melt: bool,
     core_strength: float, seed: int,
-) -> Case:
+) -> Case:  # fmt: skip
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if steps < 1 or md_steps < 100 or md_steps % 100:
