@@ -60,9 +60,9 @@ MODELS = ("polynomial", "behler_parrinello", "equivariant")
 
 # inner cutoffs just below the closest approach in each reference dataset (Si 2.04 Å,
 # Cu-Ni 1.93 Å), where the repulsive core of the polynomial and Behler-Parrinello potentials
-# takes over. The alloy's
-# polynomial basis has 14 radial functions: with 10, its C11 came out 6.1 % low (clamped-ion
-# 6.5 %, so not the internal relaxation); with 14, the largest error is C12's, 2.9 %.
+# takes over. The alloy's polynomial basis has 14 radial functions: with 10, its C11 came out
+# 6.1 % low (clamped-ion 6.5 %, so not the internal relaxation); with 14, the largest error is
+# C12's, 2.9 %.
 # NequIP's cutoff on the alloy takes the first two fcc shells (2.52 and 3.57 Å; the third is at
 # 4.37 Å): its two message-passing steps see 8 Å, with 18 neighbours instead of the EAM's 78
 # at 5.5 Å (~4 s a step there). Still slow on a CPU: 1 000 steps took 55 min on one core

@@ -281,8 +281,8 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
         Raises:
             ValueError: if ``symbols`` does not name ``symmetry_functions.n_species``
                 species (species count mismatch), a statistic has the wrong shape, or
-                ``core_strength`` or ``core_radius`` is negative, or ``core_radius`` is not
-                below the cutoff.
+                ``core_strength`` or ``core_radius`` is negative, ``core_radius`` is not
+                below the cutoff, or zero with a positive ``core_strength``.
         """
         symbols = (symbols,) if isinstance(symbols, str) else tuple(symbols)
         s, f = symmetry_functions.n_species, symmetry_functions.n_features
@@ -313,6 +313,9 @@ class BehlerParrinelloPotential(AbstractLearnedPotential):
         if not 0 <= float(core_radius) < self.cutoff:
             raise ValueError(f"core_radius must lie in [0, cutoff = {self.cutoff}), "
                              f"got {core_radius!r}")  # fmt: skip
+        if float(core_strength) > 0 and float(core_radius) == 0:
+            raise ValueError("core_radius must be positive where core_strength is (the core "
+                             "acts below core_radius)")  # fmt: skip
         self.core_strength, self.core_radius = float(core_strength), float(core_radius)
 
     def hyperparameters(self) -> dict:

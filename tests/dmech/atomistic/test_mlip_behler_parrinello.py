@@ -139,9 +139,10 @@ def test_core_adds_the_fixed_pair_repulsion_and_save_load_keeps_it(x64, tmp_path
     core = _evaluate(cored, x, box, species).energy - _evaluate(bare, x, box, species).energy
     assert float(core) == pytest.approx(expected, rel=1e-10)
     check_grad(jax.jit(lambda y: cored(y, box, species)), x, mode="reverse")
-    with pytest.raises(ValueError, match="core_radius"):
-        BehlerParrinelloPotential(functions, ("Si",), core_strength=1.0, core_radius=3.0,
-                                  **shape)  # fmt: skip
+    for radius in (3.0, 0.0):  # beyond the cutoff; no radius for a positive strength
+        with pytest.raises(ValueError, match="core_radius"):
+            BehlerParrinelloPotential(functions, ("Si",), core_strength=1.0, core_radius=radius,
+                                      **shape)  # fmt: skip
     dataset = _silicon_data(2)
     model = _small_network(dataset, jax.random.key(0), core_strength=3.0, core_radius=2.3)
     _assert_save_load_identical(tmp_path / "bp.dmech", model, dataset)
