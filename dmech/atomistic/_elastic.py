@@ -248,6 +248,17 @@ def relax_positions(
     check_inputs(potential, structure.positions, structure.box, structure.species)
     if not force_tolerance > 0:
         raise ValueError(f"force_tolerance must be positive, got {force_tolerance!r}")
+    with jax_md_context():
+        positions, residual = _fire(
+            potential, structure, force_tolerance, max_steps, dt_start, dt_max
+        )
+    return eqx.tree_at(lambda s: s.positions, structure, positions), residual
+
+
+@eqx.filter_jit
+def _fire(potential, structure, force_tolerance, max_steps, dt_start, dt_max):
+    """FIRE at fixed box, compiled once per potential type and settings (the Python floats
+    are static under ``filter_jit``): ``(positions, largest force component)``."""
     box, species = structure.box, structure.species
 
     def energy_fn(x, **unused):
@@ -256,21 +267,18 @@ def relax_positions(
     def shift(x, dx, **unused):
         return x + dx
 
-    with jax_md_context():
-        init, apply = minimize.fire_descent(energy_fn, shift, dt_start=dt_start, dt_max=dt_max)
+    init, apply = minimize.fire_descent(energy_fn, shift, dt_start=dt_start, dt_max=dt_max)
 
-        def largest(state):
-            return jnp.max(jnp.abs(state.force))
+    def largest(state):
+        return jnp.max(jnp.abs(state.force))
 
-        def cond(carry):
-            state, step = carry
-            return (largest(state) > force_tolerance) & (step < max_steps)
+    def cond(carry):
+        state, step = carry
+        return (largest(state) > force_tolerance) & (step < max_steps)
 
-        def body(carry):
-            state, step = carry
-            return apply(state), step + 1
+    def body(carry):
+        state, step = carry
+        return apply(state), step + 1
 
-        state = init(structure.positions)
-        state, _ = jax.jit(lambda s: jax.lax.while_loop(cond, body, (s, 0)))(state)
-    relaxed = eqx.tree_at(lambda s: s.positions, structure, state.position)
-    return relaxed, largest(state)
+    state, _ = jax.lax.while_loop(cond, body, (init(structure.positions), 0))
+    return state.position, largest(state)
