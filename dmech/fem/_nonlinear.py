@@ -388,6 +388,10 @@ def _run_load_path(mech, state0, factors, newton, learned_range, throw, check_ra
     steps = factors.shape[0]
     nodes, dim = mech.space.mesh.num_nodes, mech.space.components
     us = us.reshape(steps, nodes, dim)
+    reactions = reactions.reshape(steps, nodes, dim)
+    # the checks guard every field a caller may use alone: under jit an error attached to
+    # the displacements only is dropped with them when just the reactions are read
+    solution = (us, reactions, state)
     if throw:
         first_failure = jnp.argmin(ok)
         messages = tuple(
@@ -396,19 +400,20 @@ def _run_load_path(mech, state0, factors, newton, learned_range, throw, check_ra
             "larger Newton.max_steps"
             for i in range(steps)
         )
-        us = eqx.branched_error_if(us, ~jnp.all(ok), first_failure, messages)
+        solution = eqx.branched_error_if(solution, ~jnp.all(ok), first_failure, messages)
     if check_range and learned_range is not None:
-        us = eqx.error_if(
-            us,
+        solution = eqx.error_if(
+            solution,
             jnp.any(outside > 0),
             "the learned constitutive law was evaluated outside its training range; pass "
             "check_range=False to allow extrapolation and inspect result.out_of_range",
         )
+    us, reactions, state = solution
     return NonlinearResult(
         displacement=us[-1],
         load_factors=factors,
         displacements=us,
-        reactions=reactions.reshape(steps, nodes, dim),
+        reactions=reactions,
         state=state,
         iterations=iterations,
         residual_norm=norms,

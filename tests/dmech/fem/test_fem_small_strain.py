@@ -190,7 +190,10 @@ def test_gradients_through_a_plastic_load_path(x64):
             j2_initial_state(dtype=jnp.float64),
             dirichlet=bc,
             load_steps=factors,
-            newton=TIGHT,
+            # the unloading step re-yields cells 0 and 1 in compression: at some of the
+            # perturbed inputs Newton switches a Gauss point between elastic and plastic for
+            # ~20 iterations before converging (seen with XLA's -O0 round-off)
+            newton=Newton(rtol=1e-12, max_steps=60),
         )
         return jnp.sum(result.reactions[:, end, 0], axis=1)
 
