@@ -194,9 +194,11 @@ def test_non_convergence_is_reported(x64):
     assert not bool(jnp.any(result.converged))
     # under jit a caller reading only the reactions (the displacements dead code) is told too
     reactions = jax.jit(
-        lambda p: solve_hyperelasticity(
-            space, neo_hookean, p, newton=Newton(max_steps=1), load_steps=2, **kwargs
-        ).reactions
+        lambda p: (
+            solve_hyperelasticity(
+                space, neo_hookean, p, newton=Newton(max_steps=1), load_steps=2, **kwargs
+            ).reactions
+        )
     )
     with pytest.raises(Exception, match="Newton did not converge at load step 1 of 2"):
         reactions(params)
