@@ -121,9 +121,9 @@ def _rollout(step, state, steps, every, observe, checkpoint, throw):
 
     start = (state, jnp.asarray(-1, jnp.int32), jnp.asarray(1, jnp.int32))
     (state, failed, _), trajectory = jax.lax.scan(outer, start, None, length=steps // every)
-    if throw:
-        state = eqx.error_if(
-            state,
+    if throw:  # on both outputs: under jit a loss on the trajectory alone would drop it
+        state, trajectory = eqx.error_if(
+            (state, trajectory),
             failed >= 0,
             "rollout: the state blew up or a stability check failed (non-finite values or "
             "aux['stable'] false); call rollout outside jit for the step, or pass throw=False "

@@ -123,6 +123,8 @@ def test_rollout_reports_the_step_of_a_blow_up():
     assert int(rollout(unstable, jnp.asarray(0.0), 6, throw=False).failed_step) == 4
     with pytest.raises(Exception, match="blew up"):
         jax.jit(lambda s: rollout(step, s, 10).state)(start)
+    with pytest.raises(Exception, match="blew up"):  # a loss on the trajectory alone
+        jax.jit(lambda s: rollout(step, s, 10, observe=lambda x: x[0]).trajectory)(start)
     with pytest.raises(ValueError, match="multiple"):
         rollout(step, start, 10, every=3)
     with pytest.raises(ValueError, match="steps"):
