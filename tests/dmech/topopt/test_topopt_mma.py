@@ -49,6 +49,17 @@ def slsqp(f, df, g, dg, x0, lower, upper):
         constraints=[{"type": "ineq", "fun": lambda x: -g(x), "jac": lambda x: -dg(x)}],
         options={"ftol": 1e-12, "maxiter": 1000},
     )
+    if result.status == 8:
+        # At this tolerance SLSQP's line search can stall at the optimum ("positive
+        # directional derivative"; seen with single-threaded BLAS): accept its point only if it
+        # satisfies the KKT conditions (f is convex in every use here, so it is the optimum).
+        x, lam = result.x, result.multipliers
+        grad = df(x) + dg(x).T @ lam  # ∇f + Σ λᵢ ∇gᵢ, zero on the free variables
+        at_lower, at_upper = x <= lower + 1e-9, x >= upper - 1e-9
+        assert np.all(lam >= 0) and np.max(g(x)) < 1e-9 and np.max(np.abs(lam * g(x))) < 1e-9
+        assert np.max(np.abs(np.where(at_lower | at_upper, 0.0, grad))) < 1e-6, grad
+        assert np.all(grad[at_lower] >= -1e-6) and np.all(grad[at_upper] <= 1e-6), grad
+        return x
     assert result.success, result.message
     return result.x
 
