@@ -278,21 +278,53 @@ def _apply_stack(layers: tuple[Pointwise, ...], x: Array, act: Callable[[Array],
 # ---------------------------------------------------------------------------------------------
 
 
-def _hermitian_zero_plane(spectrum: Array) -> Array:
-    r"""Make the last-axis-frequency-zero plane of a half spectrum Hermitian.
+# Truncated DFTs as matrix products. The layers need only the few retained modes, so instead
+# of full FFTs followed by a gather (and zero-filled inverse FFTs), each axis is transformed
+# by its n x 2m (or n x m) DFT matrix, built at trace time from the static grid size: exact
+# to rounding, differentiable as a matmul, and on one CPU core 1.6x (64^2) to 7x (421^2)
+# faster than rfftn/irfftn for 12 modes (scratch timing, forward and gradient alike).
+_EXACT = jax.lax.Precision.HIGHEST
 
-    `irfftn` reads its input as half of a Hermitian spectrum, but the weights act on each
-    retained mode independently, so the plane $k_d = 0$ (where both $k$ and $-k$ are stored)
-    is not Hermitian after the product. Replacing it by $rac12(\hat y(k) +
-    \overline{\hat y(-k)})$ gives the real part of the inverse transform, the operator's
-    definition, on every backend (NumPy and XLA's CPU FFT drop the anti-Hermitian part
-    implicitly; cuFFT's result for non-Hermitian input is unspecified).
-    """
-    zero = spectrum[..., 0]
-    axes = tuple(range(1, zero.ndim))
-    mirrored = jnp.roll(jnp.flip(zero, axes), 1, axes) if axes else zero
-    zero = 0.5 * (zero + jnp.conj(mirrored))
-    return jnp.concatenate([zero[..., None], spectrum[..., 1:]], axis=-1)
+
+def _frequencies(m: int, both_signs: bool) -> np.ndarray:
+    """Retained frequencies of one axis: `0 ... m-1`, then `-m ... -1` if `both_signs`."""
+    low = np.arange(m)
+    return np.concatenate([low, np.arange(-m, 0)]) if both_signs else low
+
+
+def _rdft_last(x: Array, m: int) -> Array:
+    """Real DFT along the last axis, frequencies `0 ... m-1` only (complex, `(..., m)`)."""
+    n = x.shape[-1]
+    angle = 2 * np.pi * np.outer(np.arange(n), np.arange(m)) / n
+    matrix = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1).astype(x.dtype)
+    both = jnp.matmul(x, matrix, precision=_EXACT)
+    return jax.lax.complex(both[..., :m], both[..., m:])
+
+
+def _irdft_last(spectrum: Array, n: int) -> Array:
+    r"""Real inverse of `_rdft_last` onto `n` points: $\frac1n \sum_k c_k \operatorname{Re}
+    (\hat y_k e^{2\pi i k x / n})$ with $c_0 = 1$, $c_{k>0} = 2$ (the imaginary part of
+    the mean mode drops out, as it does for `irfft`)."""
+    m = spectrum.shape[-1]
+    k = np.arange(m)
+    weight = np.where(k == 0, 1.0, 2.0)[:, None] / n
+    angle = 2 * np.pi * np.outer(k, np.arange(n)) / n
+    matrix = np.concatenate([weight * np.cos(angle), -weight * np.sin(angle)], axis=0)
+    both = jnp.concatenate([jnp.real(spectrum), jnp.imag(spectrum)], axis=-1)
+    return jnp.matmul(both, matrix.astype(both.dtype), precision=_EXACT)
+
+
+def _dft_axis(spectrum: Array, axis: int, m: int, n: int | None = None) -> Array:
+    """Complex DFT along `axis` onto frequencies `0 ... m-1, -m ... -1`; with `n`, the
+    inverse of that: from those `2 m` frequencies back to `n` points (divided by `n`)."""
+    if n is None:
+        points = spectrum.shape[axis]
+        matrix = np.exp(-2j * np.pi * np.outer(_frequencies(m, True), np.arange(points)) / points)
+    else:
+        matrix = np.exp(2j * np.pi * np.outer(np.arange(n), _frequencies(m, True)) / n) / n
+    moved = jnp.moveaxis(spectrum, axis, 0)
+    out = jnp.tensordot(matrix.astype(spectrum.dtype), moved, axes=1, precision=_EXACT)
+    return jnp.moveaxis(out, 0, axis)
 
 
 def _retained_block(shape_modes: tuple[int, ...]) -> tuple[int, ...]:
@@ -317,6 +349,10 @@ class SpectralConv(eqx.Module):
 
     $$y_o(x) = \frac{1}{N} \sum_{k \in K} c_{k_d}\, \operatorname{Re}\Big(\hat y_o(k)\,
     e^{2\pi i\, k\cdot x / n}\Big),\qquad c_0 = 1,\ c_{k_d > 0} = 2.$$
+
+    Only the retained modes are computed: each axis is transformed by its truncated DFT matrix
+    (a matrix product), not by a full FFT followed by a gather; for the few modes an FNO
+    keeps this is several times cheaper and equal to rounding.
 
     The weights $R(k) \in \mathbb{C}^{o \times i}$ belong to modes, not grid points, so the
     same layer applies at any resolution with $n_j \ge 2 m_j$ points per axis (then the
@@ -411,32 +447,15 @@ class SpectralConv(eqx.Module):
             x, channels=self.in_channels, modes=self.modes, spatial_dims=self.spatial_dims
         ).astype(self.weight_real.dtype)
         spatial = x.shape[1:]
-        d = self.spatial_dims
-        axes = tuple(range(1, d + 1))
-        spectrum = jnp.fft.rfftn(x, axes=axes)
-        # Gather the retained modes: the first m_d on the last axis, the first and last m_j
-        # (frequencies 0..m-1 and -m..-1) on the others.
-        kept = jax.lax.slice_in_dim(spectrum, 0, self.modes[-1], axis=d)
-        for j, m in enumerate(self.modes[:-1]):
-            axis = j + 1
-            n = spatial[j]
-            low = jax.lax.slice_in_dim(kept, 0, m, axis=axis)
-            high = jax.lax.slice_in_dim(kept, n - m, n, axis=axis)
-            kept = jnp.concatenate([low, high], axis=axis)
+        # The retained modes only: the last axis first (it shrinks the data most), then the
+        # others; the inverse in the opposite order, ending with the real last axis.
+        kept = _rdft_last(x, self.modes[-1])
+        for axis, m in enumerate(self.modes[:-1], start=1):
+            kept = _dft_axis(kept, axis, m)
         mixed = jnp.einsum("oi...,i...->o...", self.weight(), kept)
-        # Scatter back into the half spectrum of the input's own size (zeros elsewhere).
-        for j, m in enumerate(self.modes[:-1]):
-            axis = j + 1
-            n = spatial[j]
-            low = jax.lax.slice_in_dim(mixed, 0, m, axis=axis)
-            high = jax.lax.slice_in_dim(mixed, m, 2 * m, axis=axis)
-            gap = list(mixed.shape)
-            gap[axis] = n - 2 * m
-            mixed = jnp.concatenate([low, jnp.zeros(gap, mixed.dtype), high], axis=axis)
-        tail = list(mixed.shape)
-        tail[d] = spatial[-1] // 2 + 1 - self.modes[-1]
-        mixed = jnp.concatenate([mixed, jnp.zeros(tail, mixed.dtype)], axis=d)
-        return jnp.fft.irfftn(_hermitian_zero_plane(mixed), s=spatial, axes=axes)
+        for axis, m in enumerate(self.modes[:-1], start=1):
+            mixed = _dft_axis(mixed, axis, m, spatial[axis - 1])
+        return _irdft_last(mixed, spatial[-1])
 
 
 class FactorizedSpectralConv(eqx.Module):
@@ -512,14 +531,10 @@ class FactorizedSpectralConv(eqx.Module):
         for j, m in enumerate(self.modes):
             axis = j + 1
             n = x.shape[axis]
-            spectrum = jnp.moveaxis(jnp.fft.rfft(x, axis=axis), axis, -1)[..., :m]
+            spectrum = _rdft_last(jnp.moveaxis(x, axis, -1), m)
             weight = jax.lax.complex(self.weight_real[j], self.weight_imag[j])
             mixed = jnp.einsum("oim,i...m->o...m", weight, spectrum)
-            # The mean mode of a real signal is real (see `_hermitian_zero_plane`).
-            mean_mode = jnp.real(mixed[..., :1]).astype(mixed.dtype)
-            mixed = jnp.concatenate([mean_mode, mixed[..., 1:]], axis=-1)
-            pad = [*([(0, 0)] * (mixed.ndim - 1)), (0, n // 2 + 1 - m)]
-            term = jnp.fft.irfft(jnp.pad(mixed, pad), n=n, axis=-1)
+            term = _irdft_last(mixed, n)
             term = jnp.moveaxis(term, -1, axis)
             out = term if out is None else out + term
         assert out is not None

@@ -98,6 +98,34 @@ def test_spectral_conv_equals_direct_dft(x64, modes, shape):
     assert np.max(np.abs(expected)) > 0.1  # a non-trivial comparison
 
 
+def _fft_spectral_conv(x, weight, modes):
+    """The usual FFT evaluation (NumPy float64): rfftn, keep the corner blocks, mix, zero-fill,
+    irfftn (which drops the anti-Hermitian part of the k_d = 0 plane, as the definition does)."""
+    spatial = x.shape[1:]
+    axes = tuple(range(1, len(spatial) + 1))
+    spectrum = np.fft.rfftn(x, axes=axes)
+    index = [np.r_[0:m, n - m : n] for m, n in zip(modes[:-1], spatial, strict=False)]
+    index.append(np.arange(modes[-1]))
+    mixed = np.einsum("oi...,i...->o...", weight, spectrum[np.ix_(range(x.shape[0]), *index)])
+    full = np.zeros((weight.shape[0], *spectrum.shape[1:]), complex)
+    full[np.ix_(range(weight.shape[0]), *index)] = mixed
+    return np.fft.irfftn(full, s=spatial, axes=axes)
+
+
+@pytest.mark.parametrize(
+    ("modes", "shape"), [((16,), (256,)), ((12, 12), (64, 48)), ((4, 3, 5), (9, 8, 10))]
+)
+def test_spectral_conv_in_float32_matches_the_fft_evaluation(modes, shape):
+    """The truncated-DFT products in float32 agree with the FFT route to float32 rounding."""
+    conv = SpectralConv(3, 4, modes, key=KEY)
+    x = np.random.default_rng(2).standard_normal((3, *shape)).astype(np.float32)
+    ours = np.asarray(conv(jnp.asarray(x)))
+    weight = np.asarray(conv.weight_real, np.float64) + 1j * np.asarray(conv.weight_imag)
+    expected = _fft_spectral_conv(x.astype(np.float64), weight, modes)
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=2e-6 * np.max(np.abs(expected)))
+
+
 def test_factorized_spectral_conv_equals_sum_of_direct_1d_operators(x64):
     del x64
     modes, shape = (3, 2), (7, 6)
