@@ -84,13 +84,23 @@ def test_other_benchmarks_run(monkeypatch, tmp_path, name):
         "deeponet_burgers": dict(n_train=4, n_test=2, resolution=32, eval_resolutions="128",
                                  solver_resolution=128, latent_size=8, width=8, epochs=1,
                                  batch_size=2),
-        "fno_navier_stokes": dict(n_train=2, n_test=1, resolution=32, eval_resolutions="",
+        "fno_navier_stokes": dict(n_train=2, n_test=1, resolution=16, eval_resolutions="32",
                                   solver_resolution=32, final_time=12.0, modes=4, width=4,
                                   epochs=1, batch_size=1, speed_resolution=64,
                                   solver_timing_steps=10),
     }[name]  # fmt: skip
     report = _run_benchmark(monkeypatch, tmp_path, getattr(benchmarks, name), params)
     assert np.isfinite(report["error"]["rel_l2"]) and report["surrogate_speedup_vs_solver"] > 0
+
+
+def test_navier_stokes_resolutions_must_divide_the_finest():
+    """The evaluation sets are subsamples of one solve: a resolution that does not divide the
+    finest is refused before any data is generated."""
+    from operators._benchmarks import fno_navier_stokes
+
+    params = {**fno_navier_stokes.params, "resolution": 24, "eval_resolutions": "32"}
+    with pytest.raises(ValueError, match="eval_resolutions must divide"):
+        fno_navier_stokes.setup(**params)
 
 
 def _tiny_problem():
