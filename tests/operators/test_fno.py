@@ -143,6 +143,28 @@ def test_factorized_spectral_conv_equals_sum_of_direct_1d_operators(x64):
     np.testing.assert_allclose(np.asarray(conv(jnp.asarray(x))), expected, atol=1e-13)
 
 
+def test_pointwise_stack_in_blocks_equals_the_whole_field(x64):
+    """A projection stack over a large field runs in blocks of points (the last one padded);
+    values and gradients equal the stack applied to the whole field at once."""
+    del x64
+    from operators._fno import _STACK_BLOCK_POINTS, _apply_stack, _pointwise_stack
+
+    layers = _pointwise_stack([3, 16, 2], key=KEY, dtype=np.dtype("float64"))
+    x = jnp.asarray(np.random.default_rng(3).standard_normal((3, 97, 101)))  # 3 blocks, padded
+    assert x.shape[1] * x.shape[2] > 2 * _STACK_BLOCK_POINTS
+
+    def whole(layers, x):
+        return layers[1](jnp.tanh(layers[0](x)))
+
+    blocked = _apply_stack(layers, x, jnp.tanh)
+    np.testing.assert_allclose(blocked, whole(layers, x), rtol=1e-14, atol=1e-14)
+    loss = lambda f: lambda layers, x: jnp.sum(jnp.sin(f(layers, x)))  # noqa: E731
+    grads = jax.grad(loss(lambda s, v: _apply_stack(s, v, jnp.tanh)), argnums=(0, 1))(layers, x)
+    expected = jax.grad(loss(whole), argnums=(0, 1))(layers, x)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_spectral_conv_weight_layout_and_dtype():
     conv = SpectralConv(3, 5, (4, 6, 2), key=KEY)
     assert conv.weight_real.shape == (5, 3, 8, 12, 2)
