@@ -334,11 +334,13 @@ def darcy_problem(n_train: int, n_test: int, resolution: int, eval_resolutions: 
 def _darcy_solver_seconds(solver_resolution: int) -> float:
     """Seconds of one `solve_darcy` (float64, SparseLU) at `solver_resolution` nodes.
 
-    The benchmarks whose solver is a sparse direct solve (a host
-    callback) time it in their setup, before training. Timed after a long training and the
-    peer's evaluation, in the same process, the callback hung twice (fno-darcy at 421^2, jax
-    0.10.2, CPU): its thread waited forever for the CPU copy of its own input that
-    `jax.pure_callback` makes, with every other thread idle. Not reproduced in a fresh process.
+    The benchmarks whose solver is a sparse direct solve (a host callback) time it in their
+    setup, before the hours of training, so that a failure there costs nothing. Under the
+    `dmech` command, which sets `JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS=true`, this solve at 421^2
+    hung four times out of five (jax 0.10.2, CPU): the callback's thread waited forever for
+    the CPU copy of its input that `jax.pure_callback` makes, every other thread idle. The
+    same script hangs with the variable set and runs without it; set it to `false` for
+    this benchmark until the cause is found.
     """
     data = darcy_flow_dataset(
         1, resolution=solver_resolution, solver_resolution=solver_resolution, seed=10_000,
