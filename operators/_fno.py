@@ -307,10 +307,9 @@ def _apply_stack(layers: tuple[Pointwise, ...], x: Array, act: Callable[[Array],
 _EXACT = jax.lax.Precision.HIGHEST
 
 
-def _frequencies(m: int, both_signs: bool) -> np.ndarray:
-    """Retained frequencies of one axis: `0 ... m-1`, then `-m ... -1` if `both_signs`."""
-    low = np.arange(m)
-    return np.concatenate([low, np.arange(-m, 0)]) if both_signs else low
+def _signed_frequencies(m: int) -> np.ndarray:
+    """Retained frequencies of an axis other than the last: `0 ... m-1, -m ... -1`."""
+    return np.concatenate([np.arange(m), np.arange(-m, 0)])
 
 
 def _rdft_last(x: Array, m: int) -> Array:
@@ -340,9 +339,9 @@ def _dft_axis(spectrum: Array, axis: int, m: int, n: int | None = None) -> Array
     inverse of that: from those `2 m` frequencies back to `n` points (divided by `n`)."""
     if n is None:
         points = spectrum.shape[axis]
-        matrix = np.exp(-2j * np.pi * np.outer(_frequencies(m, True), np.arange(points)) / points)
+        matrix = np.exp(-2j * np.pi * np.outer(_signed_frequencies(m), np.arange(points)) / points)
     else:
-        matrix = np.exp(2j * np.pi * np.outer(np.arange(n), _frequencies(m, True)) / n) / n
+        matrix = np.exp(2j * np.pi * np.outer(np.arange(n), _signed_frequencies(m)) / n) / n
     moved = jnp.moveaxis(spectrum, axis, 0)
     out = jnp.tensordot(matrix.astype(spectrum.dtype), moved, axes=1, precision=_EXACT)
     return jnp.moveaxis(out, 0, axis)
