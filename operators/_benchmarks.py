@@ -335,12 +335,7 @@ def _darcy_solver_seconds(solver_resolution: int) -> float:
     """Seconds of one `solve_darcy` (float64, SparseLU) at `solver_resolution` nodes.
 
     The benchmarks whose solver is a sparse direct solve (a host callback) time it in their
-    setup, before the hours of training, so that a failure there costs nothing. Under the
-    `dmech` command, which sets `JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS=true`, this solve at 421^2
-    hung in four `dmech bench fno-darcy` runs of five and in two of nine scripts with the
-    variable set (jax 0.10.2, CPU): the callback's thread waited forever for the CPU copy of
-    its input that `jax.pure_callback` makes, every other thread idle. Intermittent; not seen
-    with the variable unset. The README's fno-darcy rows were measured with it `false`.
+    setup, before the hours of training, so that a failure there costs nothing.
     """
     data = darcy_flow_dataset(
         1, resolution=solver_resolution, solver_resolution=solver_resolution, seed=10_000,

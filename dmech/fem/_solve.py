@@ -16,6 +16,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._custom_types import Array, Float
+from .._host_callback import host_callback
 from ._sparse import SparseMatrix, SparsityPattern, row_padded_matvec
 
 
@@ -28,8 +29,8 @@ class SparseLU(AbstractLinearSolver):
 
     The factorisation is computed once per forward solve and kept for the adjoint solve
     (``Aᵀ λ = ḡ``) of the same matrix, so a gradient costs one extra pair of triangular
-    solves, not a second factorisation. Runs through ``jax.pure_callback``: works under
-    ``jit``, ``grad`` and ``vmap`` (sequentially) but on the CPU.
+    solves, not a second factorisation. Runs as a host callback: works under ``jit``,
+    ``grad`` and ``vmap`` (sequentially) but on the CPU.
 
     Attributes:
         symmetric: the matrix is structurally symmetric with a dominant diagonal (FE
@@ -362,8 +363,9 @@ def _from_bytes(raw, dtype):
 
 
 def _host_array(raw, dtype) -> np.ndarray:
-    """Host side: the array behind raw bytes."""
-    raw = np.ascontiguousarray(np.asarray(raw))
+    """Host side: the array behind raw bytes, copied (the callback's operands are views of
+    XLA's buffers, valid during the call only, and factors may keep the matrix)."""
+    raw = np.array(raw, order="C", copy=True)
     return raw.view(np.dtype(dtype)).reshape(raw.shape[:-1])
 
 
@@ -440,7 +442,7 @@ def _host_adjoint(pattern, solver, dtype, fid, data, g):
                 lam[sub] = _solve_many(factor, rhs[sub])
             finally:
                 factor.free()
-    return _as_bytes(lam.reshape(*lead, n))
+    return (_as_bytes(lam.reshape(*lead, n)),)
 
 
 def _solve_many(factor: _Factor, rhs: np.ndarray) -> np.ndarray:
@@ -452,7 +454,7 @@ def _solve_many(factor: _Factor, rhs: np.ndarray) -> np.ndarray:
 
 def _callback_solve(pattern, solver, data, rhs, keep):
     shapes = (_bytes_struct(rhs), jax.ShapeDtypeStruct((), jnp.int32))
-    raw, fid = jax.pure_callback(
+    raw, fid = host_callback(
         functools.partial(_host_solve, pattern, solver, jnp.dtype(rhs.dtype).name, keep),
         shapes,
         _to_bytes(data),
@@ -476,9 +478,9 @@ def _direct_solve_fwd(pattern, solver, data, rhs):
 
 def _direct_solve_bwd(pattern, solver, residuals, g):
     data, x, fid = residuals
-    raw = jax.pure_callback(
+    (raw,) = host_callback(
         functools.partial(_host_adjoint, pattern, solver, jnp.dtype(g.dtype).name),
-        _bytes_struct(g),
+        (_bytes_struct(g),),
         fid,
         _to_bytes(data),
         _to_bytes(g),

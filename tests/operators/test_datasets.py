@@ -3,6 +3,10 @@ determinism from the seed, independence of the batch size and devices, caching w
 the Darcy solve against a manufactured solution and a layered closed form, the Gaussian field
 against its covariance, the elasticity solve against homogeneous and laminate closed forms."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -219,6 +223,30 @@ def test_darcy_solve_gradient_matches_finite_differences(x64):
         solve_darcy(-jnp.ones((3, 3)))
     with pytest.raises(ValueError, match="source"):
         solve_darcy(jnp.ones((3, 3)), source=jnp.ones((3, 3)))
+
+
+_ONE_CORE_SOLVES = """
+import os, jax, jax.numpy as jnp, numpy as np
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+from operators import solve_darcy
+with jax.enable_x64(True):
+    a = jnp.asarray(np.exp(np.random.default_rng(0).normal(size=(421, 421))))
+    for k in range(3):
+        print(k, float(solve_darcy(a * (1.0 + 0.01 * k)).max()), flush=True)
+"""
+
+
+def test_darcy_solve_at_421_does_not_hang_on_one_core_with_constants_as_arguments():
+    # With `jax.pure_callback`, whose device_put of a large unaligned operand (the 12.7 MB
+    # matrix at offset 48) the callback then waited for, this hung in two runs of three.
+    env = {**os.environ, "JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS": "true", "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", _ONE_CORE_SOLVES], env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("\n") == 3
 
 
 # --- the Darcy dataset --------------------------------------------------------------------------
