@@ -63,24 +63,37 @@ __all__ = ["pinn_meta_burgers"]
 LOW, HIGH = 0.005 / math.pi, 0.05 / math.pi
 
 
-def _residual(model: Any, x: jax.Array, nu: jax.Array) -> jax.Array:
-    f = lambda y: model(y)  # noqa: E731
+def _at(model: Any, nu: jax.Array, conditioned: bool) -> Any:
+    """The field ``(x, t) -> u`` of the task ``nu``: a conditioned network also reads the
+    log-viscosity, scaled to [-1, 1] over the family."""
+    if not conditioned:
+        return model
+    s = 2.0 * (jnp.log(nu) - math.log(LOW)) / (math.log(HIGH) - math.log(LOW)) - 1.0
+
+    def field(y: jax.Array) -> jax.Array:
+        return model(jnp.concatenate([y, jnp.reshape(s, (1,)).astype(y.dtype)]))
+
+    return field
+
+
+def _residual(model: Any, x: jax.Array, nu: jax.Array, conditioned: bool) -> jax.Array:
+    f = _at(model, nu, conditioned)
     v, v_x, v_xx = directional_derivatives(f, x, jnp.asarray([1.0, 0.0], x.dtype), 2)
     return partial_derivative(f, x, 1) + v * v_x - nu.astype(x.dtype) * v_xx
 
 
-def _task_loss(points: jax.Array) -> Any:
+def _task_loss(points: jax.Array, conditioned: bool) -> Any:
     def loss(model: Any, nu: jax.Array) -> jax.Array:
-        values = jax.vmap(lambda x: _residual(model, x, nu))(points)
+        values = jax.vmap(lambda x: _residual(model, x, nu, conditioned))(points)
         return jnp.mean(values * values)
 
     return loss
 
 
 @eqx.filter_jit
-def _adam_chunk(diff, static, opt_state, nu, points, learning_rate, steps):  # type: ignore[no-untyped-def]
+def _adam_chunk(diff, static, opt_state, nu, points, learning_rate, steps, conditioned):  # type: ignore[no-untyped-def]
     optimizer = optax.adam(learning_rate)
-    loss = _task_loss(points)
+    loss = _task_loss(points, conditioned)
 
     def body(carry, _):  # type: ignore[no-untyped-def]
         d, s = carry
@@ -95,8 +108,10 @@ def _adam_chunk(diff, static, opt_state, nu, points, learning_rate, steps):  # t
 
 
 @eqx.filter_jit
-def _relative_error(model: Any, grid: jax.Array, values: jax.Array) -> jax.Array:
-    predicted = jax.vmap(model)(grid)
+def _relative_error(
+    model: Any, nu: jax.Array, conditioned: bool, grid: jax.Array, values: jax.Array
+) -> jax.Array:
+    predicted = jax.vmap(_at(model, nu, conditioned))(grid)
     return jnp.linalg.norm(predicted - values) / jnp.linalg.norm(values)
 
 
@@ -110,6 +125,7 @@ def steps_to_target(
     target: float,
     max_steps: int,
     eval_every: int,
+    conditioned: bool = False,
 ) -> tuple[int | None, Any, list[float]]:
     """Adam steps from ``model`` on the task ``nu`` until the relative L2 error is below
     ``target`` (``None`` if not within ``max_steps``), the trained model, and the errors."""
@@ -117,14 +133,15 @@ def steps_to_target(
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optax.adam(learning_rate).init(diff)
     nu_array = jnp.asarray(nu, jnp.float32)
-    errors = [float(_relative_error(model, *reference))]
+    errors = [float(_relative_error(model, nu_array, conditioned, *reference))]
     steps = 0
     while errors[-1] >= target and steps < max_steps:
         diff, opt_state, _ = _adam_chunk(
-            diff, static, opt_state, nu_array, points, learning_rate, eval_every
+            diff, static, opt_state, nu_array, points, learning_rate, eval_every, conditioned
         )
         steps += eval_every
-        errors.append(float(_relative_error(eqx.combine(diff, static), *reference)))
+        trained = eqx.combine(diff, static)
+        errors.append(float(_relative_error(trained, nu_array, conditioned, *reference)))
     reached = steps if errors[-1] < target else None
     return reached, eqx.combine(diff, static), errors
 
@@ -164,7 +181,7 @@ def _median_steps(values: list[int | None]) -> float | None:
     return median if math.isfinite(median) else None
 
 
-def _setup_meta(preset, seed, learning_rate, target) -> Case:
+def _setup_meta(preset, seed, learning_rate, target, conditioned) -> Case:
     if preset not in _PRESETS:
         raise ValueError(f"`preset` must be one of {sorted(_PRESETS)}; got {preset!r}.")
     if not (isinstance(target, float) and 0 < target < 1):
@@ -183,7 +200,8 @@ def _setup_meta(preset, seed, learning_rate, target) -> Case:
 
     def run() -> Measured:
         key = jax.random.key(seed)
-        net = MLP(2, "scalar", s["width"], s["depth"], key=jax.random.fold_in(key, 0))
+        inputs = 3 if conditioned else 2
+        net = MLP(inputs, "scalar", s["width"], s["depth"], key=jax.random.fold_in(key, 0))
         model = HardConstraint(
             net, lambda x: -jnp.sin(jnp.pi * x[0]), lambda x: x[1] * (1 - x[0] ** 2)
         )
@@ -197,7 +215,7 @@ def _setup_meta(preset, seed, learning_rate, target) -> Case:
         start = time.perf_counter()
         meta = reptile(
             model,
-            _task_loss(points),
+            _task_loss(points, conditioned),
             sample_task,
             key=jax.random.fold_in(key, 2),
             outer_steps=s["outer_steps"],
@@ -217,6 +235,7 @@ def _setup_meta(preset, seed, learning_rate, target) -> Case:
             "target": target,
             "max_steps": s["max_steps"],
             "eval_every": s["eval_every"],
+            "conditioned": conditioned,
         }
         pretrained: dict[int, Any] = {}
         rows = []
@@ -237,6 +256,7 @@ def _setup_meta(preset, seed, learning_rate, target) -> Case:
                     target=0.0 + 1e-30,
                     max_steps=s["pretrain_steps"],
                     eval_every=s["eval_every"],
+                    conditioned=conditioned,
                 )
             row: dict[str, Any] = {"viscosity": nu, "nearest_trained": float(training[nearest])}
             for name, init in (
@@ -306,6 +326,12 @@ pinn_meta_burgers = Benchmark(
     description="Reptile-initialised Burgers PINNs (nu in [0.005/pi, 0.05/pi]): Adam steps to "
     "rel L2 < 1e-2 on held-out viscosities from the Reptile, default and transferred "
     "initialisations (use --repeats 1)",
-    params={"preset": "full", "seed": 0, "learning_rate": 1e-3, "target": 1e-2},
+    params={
+        "preset": "full",
+        "seed": 0,
+        "learning_rate": 1e-3,
+        "target": 1e-2,
+        "conditioned": False,
+    },
     setup=_setup_meta,
 )

@@ -90,7 +90,9 @@ class SymmetryFunctions(eqx.Module):
     ):
         """Configure the functions; the defaults are a common set for ``r_c`` of 4-6 Å:
         eight radial Gaussians centred from 1.5 Å to ``r_c`` and angular functions with
-        ``η = 0.005 Å⁻²``, ``ζ ∈ {1, 2, 4, 8}``, ``λ = ±1``.
+        ``η = 0.005 Å⁻²``, ``ζ ∈ {1, 2, 4, 8}``, ``λ = ±1``. ``zetas=()`` keeps the radial
+        functions only (enough for pair and embedded-atom energies, and far cheaper: the
+        angular sums run over every pair of neighbours).
 
         Raises:
             ValueError: naming the argument, for a non-positive ``n_species`` or
@@ -163,6 +165,8 @@ class SymmetryFunctions(eqx.Module):
         shifts = jnp.asarray(self.radial_shifts, dtype).reshape(1, 1, -1)
         gaussians = jnp.exp(-etas * (r[..., None] - shifts) ** 2) * fc[..., None]  # (n, k, g)
         radial = jnp.einsum("ijs,ijg->isg", channel, gaussians).reshape(n, -1)
+        if not self.zetas:  # radial functions only: no (n, k, k) triplet arrays
+            return radial
         # angular: ordered pairs of distinct neighbours (j, k)
         unit = vectors / jnp.where(inside, r, 1.0)[..., None]
         cosine = jnp.einsum("ijx,ikx->ijk", unit, unit)

@@ -69,6 +69,9 @@ def test_symmetry_functions_match_jax_md(x64):
         x = crystal.positions % side
         theirs = jnp.concatenate([radial(x), angular(x)], axis=1)
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    radial_only = SymmetryFunctions(1, 2.55, radial_etas=etas, radial_shifts=(0.0, 0.0), zetas=())
+    assert radial_only.n_features == 2
+    np.testing.assert_array_equal(radial_only(crystal.species, index, mask, vectors), ours[:, :2])
 
 
 def test_forces_are_minus_the_gradient_and_energy_is_invariant(x64):
