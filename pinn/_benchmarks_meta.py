@@ -14,6 +14,9 @@ MLP) and the task loss is the mean squared residual at ``points`` fixed Sobol po
 - Reptile (:func:`pinn.reptile`): ``outer_steps`` outer steps of ``inner_steps`` Adam steps
   (learning rate ``learning_rate``) on a training viscosity drawn uniformly, outer step size
   ``outer_step_size`` decayed linearly to zero.
+- ``conditioned``: the network also reads $\log\nu$ scaled to $[-1, 1]$ over the family, so
+  Reptile can learn the family's solutions rather than one compromise between them (the
+  initial and boundary conditions are unchanged).
 - Default: the network's own initialisation (seed ``seed``), which Reptile also starts from.
 - Transfer: a network trained from the default initialisation for ``pretrain_steps`` Adam steps
   on the training viscosity nearest (in $\log\nu$) to the held-out one.

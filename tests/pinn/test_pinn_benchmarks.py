@@ -45,10 +45,13 @@ def test_burgers_benchmark_reports_errors_by_seed_and_the_peer(monkeypatch):
         assert iterations > 2, (iterations, stop)
 
 
-def test_meta_benchmark_reports_steps_per_initialisation(monkeypatch):
+@pytest.mark.parametrize("conditioned", ["false", "true"])
+def test_meta_benchmark_reports_steps_per_initialisation(monkeypatch, conditioned):
     from pinn._benchmarks_meta import pinn_meta_burgers
 
-    report = _run_benchmark(monkeypatch, pinn_meta_burgers, {"preset": "small"})
+    report = _run_benchmark(
+        monkeypatch, pinn_meta_burgers, {"preset": "small", "conditioned": conditioned}
+    )
     assert set(report["steps_to_1e-2"]) == {"reptile", "default", "transfer"}
     assert all(_finite(v) for v in report["error"].values())
     assert all(_finite(v) for v in report["initial_rel_l2_median"].values())
