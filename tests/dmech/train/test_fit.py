@@ -272,6 +272,36 @@ def test_compiles_once_per_chunk_length():
     assert short.count == long.count  # 20 more chunks of the same length compile nothing new
 
 
+def test_convolutions_on_the_cpu_run_a_step_per_call_with_the_scans_result(monkeypatch):
+    from dmech.train import _fit
+
+    key = jax.random.key(0)
+    model = eqx.nn.Conv2d(1, 1, 3, padding=1, key=key)
+    x = jax.random.normal(jax.random.key(1), (8, 1, 6, 6))
+    data = (x, 0.5 * x)
+    kwargs = dict(key=key, steps=6, batch_size=2, steps_per_call=3, devices=jax.devices()[:1])
+    calls = []
+    one_call_a_step = _fit._one_call_a_step
+    monkeypatch.setattr(
+        _fit, "_one_call_a_step", lambda *a: calls.append(a[2]) or one_call_a_step(*a)
+    )
+    stepped = fit(model, _mse, optax.adam(1e-2), data, **kwargs)
+    assert calls == [3, 3]  # two chunks of three one-step calls
+    monkeypatch.setattr(_fit, "_loops_slow_down", lambda *_: False)
+    scanned = fit(model, _mse, optax.adam(1e-2), data, **kwargs)
+    assert calls == [3, 3]
+    np.testing.assert_allclose(stepped.history["loss"], scanned.history["loss"], rtol=1e-6)
+    assert stepped.history["loss"][-1] < stepped.history["loss"][0]
+    leaves = zip(*map(jax.tree_util.tree_leaves, (stepped.model, scanned.model)), strict=True)
+    for a, b in leaves:
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    # the MLP has no convolution: its chunks stay one scan each
+    assert not _fit._has_primitive(
+        eqx.filter_make_jaxpr(lambda m: _mse(m, _regression(8), None))(_model())[0].jaxpr,
+        "conv_general_dilated",
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
