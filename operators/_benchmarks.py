@@ -477,9 +477,11 @@ def _setup_fno_navier_stokes(n_train, n_test, resolution, eval_resolutions, solv
     model = _fno(window, 2, modes, width, 0.0, seed)
 
     def predict(m: Any, w: Any) -> Any:
-        return jax.vmap(lambda wi: rollout_fno(m, wi, steps))(w)
+        return jax.vmap(lambda wi: rollout_fno(m, wi, steps, unroll=True))(w)
 
-    problem = TrainingProblem(model, train, tests, resolution, predict, rollout_loss(steps))
+    problem = TrainingProblem(
+        model, train, tests, resolution, predict, rollout_loss(steps, unroll=True)
+    )
 
     def peer_predict(module: Any, w: Any) -> Any:
         import torch

@@ -183,6 +183,7 @@ def rollout_loss(
     *,
     loss: Callable[[Array, Array], Array] = relative_l2_loss,
     checkpoint: bool = False,
+    unroll: bool = False,
 ) -> LossFn:
     """A `loss_fn` for a recurrent field predictor trained through its autoregressive rollout.
 
@@ -194,6 +195,7 @@ def rollout_loss(
         steps: number of predicted snapshots, a positive int.
         loss: `loss(predictions, targets)`; default `relative_l2_loss`.
         checkpoint: rematerialise each model call in the backward pass.
+        unroll: unroll the rollout (see `rollout_fno`).
 
     Returns:
         The loss function.
@@ -201,7 +203,9 @@ def rollout_loss(
     steps = check_int(steps, "steps")
 
     def predict(model: PyTree, w_in: Array) -> Array:
-        return jax.vmap(lambda w: rollout_fno(model, w, steps, checkpoint=checkpoint))(w_in)
+        return jax.vmap(
+            lambda w: rollout_fno(model, w, steps, checkpoint=checkpoint, unroll=unroll)
+        )(w_in)
 
     return supervised_loss(predict, loss=loss)
 

@@ -317,9 +317,10 @@ def test_rollout_matches_a_manual_loop():
         expected.append(new)
         window = jnp.concatenate([window, new])[-3:]
     expected = jnp.concatenate(expected)[:5]
-    predicted = eqx.filter_jit(rollout_fno)(model, w_in, 5, checkpoint=True)
-    assert predicted.shape == (5, 8)
-    np.testing.assert_allclose(np.asarray(predicted), np.asarray(expected), atol=1e-5)
+    for unroll in (False, True):
+        predicted = eqx.filter_jit(rollout_fno)(model, w_in, 5, checkpoint=True, unroll=unroll)
+        assert predicted.shape == (5, 8)
+        np.testing.assert_allclose(np.asarray(predicted), np.asarray(expected), atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
