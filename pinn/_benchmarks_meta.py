@@ -184,7 +184,7 @@ def _median_steps(values: list[int | None]) -> float | None:
     return median if math.isfinite(median) else None
 
 
-def _setup_meta(preset, seed, learning_rate, target, conditioned) -> Case:
+def _setup_meta(preset, seed, learning_rate, target, conditioned=False) -> Case:
     if preset not in _PRESETS:
         raise ValueError(f"`preset` must be one of {sorted(_PRESETS)}; got {preset!r}.")
     if not (isinstance(target, float) and 0 < target < 1):
